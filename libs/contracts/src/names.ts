@@ -1,0 +1,101 @@
+/**
+ * Every stream name, subject and durable consumer name in Kiln, defined once.
+ *
+ * Names are built from a namespace (`KILN_NAMESPACE`, default `kiln`) so that test runs
+ * and several installations can share one NATS server without seeing each other's data:
+ * namespace `kiln` gives stream `KILN_BUILDS` with subjects `kiln.build.<id>`.
+ *
+ * One subject per aggregate instance (not one per event type): JetStream's
+ * `Nats-Expected-Last-Subject-Sequence` guards a single subject, so optimistic concurrency
+ * on an aggregate needs all its events on one subject. The event type travels in the
+ * envelope and in the `Kiln-Type` header.
+ */
+export interface KilnNames {
+  readonly namespace: string;
+  readonly streams: {
+    /** Build aggregates: `<ns>.build.<buildId>`. */
+    readonly builds: string;
+    /** Worker aggregates: `<ns>.worker.<workerId>`. */
+    readonly workers: string;
+    /** Project aggregates: `<ns>.project.<projectId>`. */
+    readonly projects: string;
+    /** Log chunks: `<ns>.log.<buildId>`. */
+    readonly logs: string;
+  };
+  readonly subjects: {
+    build(buildId: string): string;
+    readonly allBuilds: string;
+    worker(workerId: string): string;
+    readonly allWorkers: string;
+    project(projectId: string): string;
+    readonly allProjects: string;
+    log(buildId: string): string;
+    readonly allLogs: string;
+    /** Core NATS request/reply: scheduler asks pool-manager for a lease. */
+    readonly leaseRequest: string;
+    /** Core NATS: agents publish heartbeats here (`<ns>.heartbeat.<workerId>`). */
+    heartbeat(workerId: string): string;
+    readonly allHeartbeats: string;
+  };
+  /** Durable consumer names (shared by replicas of one service). */
+  readonly durables: {
+    readonly apiProjection: string;
+  };
+  /** Object store bucket names. */
+  readonly buckets: {
+    readonly logArchive: string;
+    readonly cache: string;
+  };
+}
+
+const NAMESPACE_RE = /^[a-z][a-z0-9_]{0,30}$/;
+
+/** Builds every name for one namespace. Throws on a namespace NATS or PostgreSQL would reject. */
+export function kilnNames(namespace = 'kiln'): KilnNames {
+  if (!NAMESPACE_RE.test(namespace)) {
+    throw new Error(
+      `invalid namespace "${namespace}": use 1-31 lower-case letters, digits or _ starting with a letter`,
+    );
+  }
+  const ns = namespace;
+  const NS = ns.toUpperCase();
+  return {
+    namespace: ns,
+    streams: {
+      builds: `${NS}_BUILDS`,
+      workers: `${NS}_WORKERS`,
+      projects: `${NS}_PROJECTS`,
+      logs: `${NS}_LOGS`,
+    },
+    subjects: {
+      build: (id) => `${ns}.build.${token(id)}`,
+      allBuilds: `${ns}.build.*`,
+      worker: (id) => `${ns}.worker.${token(id)}`,
+      allWorkers: `${ns}.worker.*`,
+      project: (id) => `${ns}.project.${token(id)}`,
+      allProjects: `${ns}.project.*`,
+      log: (id) => `${ns}.log.${token(id)}`,
+      allLogs: `${ns}.log.*`,
+      leaseRequest: `${ns}.pool.lease`,
+      heartbeat: (id) => `${ns}.heartbeat.${token(id)}`,
+      allHeartbeats: `${ns}.heartbeat.*`,
+    },
+    durables: {
+      apiProjection: `${ns}_api_projection`,
+    },
+    buckets: {
+      logArchive: `${ns}_log_archive`,
+      cache: `${ns}_cache`,
+    },
+  };
+}
+
+/** The last subject token of an aggregate subject (its id). */
+export function idFromSubject(subject: string): string {
+  return subject.slice(subject.lastIndexOf('.') + 1);
+}
+
+function token(id: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`invalid id "${id}" for a subject token`);
+  return id;
+}

@@ -1,0 +1,116 @@
+import { NatsConnection } from 'nats';
+import { ConcurrencyError, kilnNames, IllegalStateError } from '@kiln/contracts';
+import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { connectNats } from './connection';
+import { deleteStreams, ensureStreams } from './streams';
+import { EventStore } from './event-store';
+import { aggregates } from './aggregates';
+import { follow } from './follow';
+
+describe('EventStore on real JetStream', () => {
+  const names = kilnNames(testNamespace('es'));
+  const aggs = aggregates(names);
+  let nc: NatsConnection;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    nc = await connectNats(testNatsUrl(), 'event-store-test');
+    store = await EventStore.create(nc, names);
+    await ensureStreams(store.jsm, names);
+  });
+  afterAll(async () => {
+    await deleteStreams(store.jsm, names);
+    await nc.drain();
+  });
+
+  const requested = (buildId: string) => ({
+    type: 'BuildRequested' as const,
+    data: {
+      buildId,
+      projectId: 'p1',
+      trigger: 'push' as const,
+      deliveryId: 'd1',
+      source: { repoUrl: '/tmp/r.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' },
+      requestedAt: '2026-01-01T00:00:00.000Z',
+    },
+  });
+
+  it('rejects a stale expected last-subject-sequence', async () => {
+    const subject = names.subjects.build('b-stale');
+    const seq = await store.append(aggs.build.codec, subject, [requested('b-stale')], { correlationId: 'c', expectedLastSeq: 0 });
+    expect(seq).toBeGreaterThan(0);
+    await expect(
+      store.append(aggs.build.codec, subject, [requested('b-stale')], { correlationId: 'c', expectedLastSeq: 0 }),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+  });
+
+  it('drops a duplicate Msg-Id', async () => {
+    const subject = names.subjects.build('b-dup');
+    const a = await store.append(aggs.build.codec, subject, [requested('b-dup')], { correlationId: 'c', commandId: 'same', expectedLastSeq: null });
+    const b = await store.append(aggs.build.codec, subject, [requested('b-dup')], { correlationId: 'c', commandId: 'same', expectedLastSeq: null });
+    expect(b).toBe(a);
+    const loaded = await store.load(aggs.build, subject);
+    expect(loaded.events).toHaveLength(1);
+  });
+
+  it('rebuilds an aggregate from its subject and handles commands with retries on conflict', async () => {
+    const subject = names.subjects.build('b-fold');
+    const cause = { correlationId: 'b-fold' };
+    await store.handle(aggs.build, subject, { type: 'RequestBuild', data: requested('b-fold').data }, cause);
+    await store.handle(aggs.build, subject, { type: 'QueueBuild', now: '2026-01-01T00:00:01.000Z' }, cause);
+    // a second store instance has no cache: it must rebuild from the stream
+    const other = await EventStore.create(nc, names);
+    const loaded = await other.load(aggs.build, subject);
+    expect(loaded.events.map((e) => e.type)).toEqual(['BuildRequested', 'BuildQueued']);
+    expect(loaded.state.status).toBe('queued');
+    // the first store's cache is now stale after the other writes: it must retry, not fail
+    await other.handle(aggs.build, subject, { type: 'AssignBuild', workerId: 'w1', attempt: 1, now: 'x' }, cause);
+    const r = await store.handle(aggs.build, subject, { type: 'StartBuild', workerId: 'w1', attempt: 1, now: 'y' }, cause);
+    expect(r.state.status).toBe('running');
+    const final = await other.load(aggs.build, subject);
+    expect(final.events.map((e) => e.type)).toEqual(['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted']);
+    // and a rule of the domain still holds
+    await expect(
+      store.handle(aggs.build, subject, { type: 'StartBuild', workerId: 'w2', attempt: 1, now: 'z' }, cause),
+    ).rejects.toBeInstanceOf(IllegalStateError);
+  });
+
+  it('two concurrent writers on one aggregate: both commands land once each, in some order', async () => {
+    const subject = names.subjects.build('b-race');
+    const cause = { correlationId: 'b-race' };
+    await store.handle(aggs.build, subject, { type: 'RequestBuild', data: requested('b-race').data }, cause);
+    await store.handle(aggs.build, subject, { type: 'QueueBuild', now: 't' }, cause);
+    const s1 = await EventStore.create(nc, names);
+    const s2 = await EventStore.create(nc, names);
+    const results = await Promise.allSettled([
+      s1.handle(aggs.build, subject, { type: 'AssignBuild', workerId: 'w1', attempt: 1, now: 't' }, cause),
+      s2.handle(aggs.build, subject, { type: 'AssignBuild', workerId: 'w2', attempt: 1, now: 't' }, cause),
+    ]);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    expect(ok).toHaveLength(1);
+    const loaded = await store.load(aggs.build, subject);
+    expect(loaded.events.filter((e) => e.type === 'BuildAssigned')).toHaveLength(1);
+  });
+
+  it('follows a stream: replays history, reports catch-up, then delivers new events live', async () => {
+    const seen: string[] = [];
+    let caught = -1;
+    const f = await follow(store.js, store.jsm, {
+      stream: names.streams.builds,
+      filter: names.subjects.allBuilds,
+      onMessage: (m) => {
+        seen.push(m.subject);
+      },
+      onCaughtUp: () => {
+        caught = seen.length;
+      },
+    });
+    await f.caughtUp;
+    expect(caught).toBeGreaterThan(0);
+    await store.append(aggs.build.codec, names.subjects.build('b-live'), [requested('b-live')], { correlationId: 'c', expectedLastSeq: 0 });
+    const deadline = Date.now() + 5000;
+    while (!seen.includes(names.subjects.build('b-live')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await f.stop();
+    expect(seen).toContain(names.subjects.build('b-live'));
+  });
+});

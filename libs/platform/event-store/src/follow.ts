@@ -1,0 +1,88 @@
+import { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
+import { lastSubjectSeq } from './read';
+
+export interface FollowOptions {
+  stream: string;
+  /**
+   * Subject filter. A subject with a wildcard must cover the whole stream (catch-up is
+   * measured against the stream's last sequence); an exact subject is measured against
+   * its own last sequence.
+   */
+  filter: string;
+  /** First stream sequence to deliver (default 1: everything). */
+  startSeq?: number;
+  /** Called once per message, in stream order; the next waits for it. */
+  onMessage(m: JsMsg): Promise<void> | void;
+  /** Called once, when every message that existed at start has been handled. */
+  onCaughtUp?(): Promise<void> | void;
+  /** Called when the handler throws; following goes on with the next message. */
+  onError?(e: unknown, m: JsMsg): void;
+}
+
+export interface Following {
+  /** Resolves when the messages present at start have been handled. */
+  readonly caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Follows a stream (or one subject) with an ordered consumer: replays history, then keeps
+ * delivering new messages as they are appended. No server-side state: the caller owns the
+ * position. The client re-creates the consumer after a reconnect or a gap.
+ */
+export async function follow(js: JetStreamClient, jsm: JetStreamManager, opts: FollowOptions): Promise<Following> {
+  const startSeq = opts.startSeq ?? 1;
+  const untilSeq = opts.filter.includes('*') || opts.filter.includes('>')
+    ? (await jsm.streams.info(opts.stream)).state.last_seq
+    : await lastSubjectSeq(jsm, opts.stream, opts.filter);
+  let resolveCaughtUp!: () => void;
+  const caughtUp = new Promise<void>((r) => (resolveCaughtUp = r));
+  let isCaughtUp = false;
+  const markCaughtUp = async () => {
+    if (isCaughtUp) return;
+    isCaughtUp = true;
+    await opts.onCaughtUp?.();
+    resolveCaughtUp();
+  };
+  const consumer = await js.consumers.get(opts.stream, { filterSubjects: opts.filter, opt_start_seq: startSeq });
+  const messages = await consumer.consume({ max_messages: 512 });
+  let stopped = false;
+  const loop = (async () => {
+    if (untilSeq < startSeq) await markCaughtUp();
+    for await (const m of messages) {
+      if (stopped) break;
+      try {
+        await opts.onMessage(m);
+      } catch (e) {
+        opts.onError?.(e, m);
+      }
+      if (!isCaughtUp && (m.seq >= untilSeq || m.info.pending === 0)) await markCaughtUp();
+    }
+  })();
+  return {
+    caughtUp,
+    async stop() {
+      stopped = true;
+      await messages.close().catch(() => undefined);
+      await loop.catch(() => undefined);
+    },
+  };
+}
+
+/** Resolves once, when `predicate` holds; used by readers that must see their own writes. */
+export function waitFor(predicate: () => boolean, subscribe: (wake: () => void) => () => void, timeoutMs: number): Promise<boolean> {
+  if (predicate()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      resolve(predicate());
+    }, timeoutMs);
+    const unsubscribe = subscribe(() => {
+      if (predicate()) {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(true);
+      }
+    });
+  });
+}

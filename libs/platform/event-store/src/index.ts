@@ -1,0 +1,6 @@
+export * from './connection';
+export * from './streams';
+export * from './read';
+export * from './event-store';
+export * from './follow';
+export * from './aggregates';

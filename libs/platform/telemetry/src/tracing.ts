@@ -1,0 +1,73 @@
+import { context, propagation, trace, Span, SpanKind, SpanStatusCode, Context, Attributes } from '@opentelemetry/api';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+
+let sdk: NodeSDK | null = null;
+
+/**
+ * Starts OpenTelemetry for a service. Exporters follow the standard `OTEL_*` variables
+ * (e.g. `OTEL_TRACES_EXPORTER=otlp` and `OTEL_EXPORTER_OTLP_ENDPOINT`); with none set,
+ * spans are created (ids appear in logs) but not exported, so a laptop run prints no
+ * connection errors to a collector that is not there.
+ */
+export function startTelemetry(serviceName: string): void {
+  if (sdk) return;
+  process.env.OTEL_SERVICE_NAME ??= serviceName;
+  process.env.OTEL_TRACES_EXPORTER ??= 'none';
+  process.env.OTEL_METRICS_EXPORTER ??= 'none';
+  process.env.OTEL_LOGS_EXPORTER ??= 'none';
+  sdk = new NodeSDK({ serviceName });
+  sdk.start();
+}
+
+export async function stopTelemetry(): Promise<void> {
+  const s = sdk;
+  sdk = null;
+  await s?.shutdown().catch(() => undefined);
+}
+
+const tracer = () => trace.getTracer('kiln');
+
+/** The W3C `traceparent` of the active span, to put in a NATS header or an envelope. */
+export function currentTraceparent(ctx: Context = context.active()): string | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier.traceparent;
+}
+
+/** The trace id of the active span (for structured logs), or undefined. */
+export function currentTraceId(): string | undefined {
+  const sc = trace.getSpan(context.active())?.spanContext();
+  return sc && sc.traceId !== '00000000000000000000000000000000' ? sc.traceId : undefined;
+}
+
+/** A context whose parent is the span described by `traceparent` (from a message header). */
+export function contextFromTraceparent(traceparent: string | undefined): Context {
+  if (!traceparent) return context.active();
+  return propagation.extract(context.active(), { traceparent });
+}
+
+/**
+ * Runs `fn` in a new span (child of `parent` when given, else of the active span);
+ * records errors and ends the span when the promise settles.
+ */
+export async function inSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+  opts: { parent?: string; kind?: SpanKind } = {},
+): Promise<T> {
+  const parentCtx = opts.parent ? contextFromTraceparent(opts.parent) : context.active();
+  return tracer().startActiveSpan(name, { attributes, kind: opts.kind ?? SpanKind.INTERNAL }, parentCtx, async (span) => {
+    try {
+      return await fn(span);
+    } catch (e) {
+      span.recordException(e as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+      throw e;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+export { SpanKind };
