@@ -4,3 +4,4 @@ export * from './read';
 export * from './event-store';
 export * from './follow';
 export * from './aggregates';
+export * from './aggregate-view';

@@ -1,0 +1,86 @@
+import { idFromSubject, Recorded } from '@kiln/contracts';
+import { Aggregate, EventStore } from './event-store';
+import { follow, Following } from './follow';
+
+/**
+ * An in-memory read of every aggregate in one stream, kept live: replays the stream on
+ * start, then follows it. Services that react to the whole population (the scheduler's
+ * queue, the pool, ingest's project lookup) hold one; the stream stays the truth, so a
+ * restarted service rebuilds exactly what it had.
+ */
+export class AggregateView<S, C, E extends { type: string; data: unknown }> {
+  readonly states = new Map<string, S>();
+  /** Last stream sequence applied. */
+  lastSeq = 0;
+  private following: Following | null = null;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly agg: Aggregate<S, C, E>,
+    private readonly filter: string,
+    private readonly hooks: {
+      /** After an event was applied; `live` is false during the initial replay. */
+      onEvent?: (id: string, state: S, event: Recorded<E>, live: boolean) => void;
+      onCaughtUp?: () => void;
+      onError?: (e: unknown) => void;
+    } = {},
+  ) {}
+
+  /** Resolves when the stream's history has been applied. */
+  async start(): Promise<void> {
+    let live = false;
+    this.following = await follow(this.store.js, this.store.jsm, {
+      stream: this.agg.stream,
+      filter: this.filter,
+      onMessage: (m) => {
+        const event = this.agg.codec.decode(m.data, m.seq, m.subject);
+        const id = idFromSubject(m.subject);
+        const state = this.agg.decider.evolve(this.states.get(id) ?? this.agg.decider.initialState(), event);
+        this.states.set(id, state);
+        this.lastSeq = m.seq;
+        this.hooks.onEvent?.(id, state, event, live);
+        for (const w of [...this.waiters]) w();
+      },
+      onCaughtUp: () => {
+        live = true;
+        this.hooks.onCaughtUp?.();
+      },
+      onError: (e, m) => {
+        this.lastSeq = Math.max(this.lastSeq, m.seq);
+        this.hooks.onError?.(e);
+      },
+    });
+    await this.following.caughtUp;
+  }
+
+  /**
+   * Waits until every event appended before this call has been applied (read-your-writes
+   * for a reader that just learned of a write elsewhere). Resolves false on timeout.
+   */
+  async sync(timeoutMs = 2000): Promise<boolean> {
+    const target = (await this.store.jsm.streams.info(this.agg.stream)).state.last_seq;
+    return this.waitForSeq(target, timeoutMs);
+  }
+
+  waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.lastSeq >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(ok);
+      };
+      const check = () => {
+        if (this.lastSeq >= seq) done(true);
+      };
+      const timer = setTimeout(() => done(this.lastSeq >= seq), timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.following?.stop();
+    this.following = null;
+  }
+}

@@ -1,0 +1,64 @@
+import 'reflect-metadata';
+import { INestApplication, INestApplicationContext, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, loadConfig } from '@kiln/config';
+import { Logger, startTelemetry, stopTelemetry } from '@kiln/telemetry';
+import { NestJsonLogger } from './nest-logger';
+
+export interface ServiceOptions {
+  name: string;
+  module: Type<unknown>;
+  /** HTTP port; null for a service with no listening port (the build-runner agent). */
+  port: (cfg: ReturnType<typeof loadConfig>) => number | null;
+  /** Extra set-up before listening (body limits, microservice transports). */
+  configure?: (app: INestApplication) => Promise<void> | void;
+}
+
+/**
+ * Starts a Kiln service: telemetry, config (a bad value exits 2 with the reason), the Nest
+ * app, graceful shutdown on SIGTERM/SIGINT (drain consumers, finish acks, close NATS).
+ * Resolves with the running app.
+ */
+export async function runService(opts: ServiceOptions): Promise<INestApplicationContext> {
+  const log = new Logger(opts.name);
+  startTelemetry(`kiln-${opts.name}`);
+  let cfg;
+  try {
+    cfg = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      log.error(`fatal misconfiguration: ${e.message}`);
+      process.stderr.write(`kiln ${opts.name}: fatal misconfiguration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const port = opts.port(cfg);
+  try {
+    let app: INestApplicationContext;
+    if (port === null) {
+      app = await NestFactory.createApplicationContext(opts.module, { logger: new NestJsonLogger(log), abortOnError: false });
+      app.enableShutdownHooks();
+      await app.init();
+    } else {
+      const http = await NestFactory.create(opts.module, { logger: new NestJsonLogger(log), abortOnError: false, bodyParser: false });
+      http.enableShutdownHooks();
+      await opts.configure?.(http);
+      await http.startAllMicroservices();
+      await http.listen(port, '0.0.0.0');
+      app = http;
+    }
+    log.info('started', { port });
+    const stop = async (signal: string) => {
+      log.info('shutting down', { signal });
+      await stopTelemetry();
+    };
+    process.once('beforeExit', () => void stop('beforeExit'));
+    return app;
+  } catch (e) {
+    const msg = (e as Error).message;
+    log.error(`fatal: ${msg}`, { err: e as Error });
+    process.stderr.write(`kiln ${opts.name}: fatal: ${msg}\n`);
+    process.exit(1);
+  }
+}
