@@ -7,3 +7,4 @@ export * from './workers/events';
 export * from './projects/events';
 export * from './logs/chunk';
 export * from './pool/lease';
+export * from './ids';

@@ -39,7 +39,10 @@ export interface KilnNames {
   };
   /** Durable consumer names (shared by replicas of one service). */
   readonly durables: {
-    readonly apiProjection: string;
+    /** api read models (one durable per stream: NATS 2.9 consumers take one filter). */
+    readonly apiBuilds: string;
+    readonly apiProjects: string;
+    readonly apiWorkers: string;
   };
   /** Object store bucket names. */
   readonly buckets: {
@@ -81,7 +84,9 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
       allHeartbeats: `${ns}.heartbeat.*`,
     },
     durables: {
-      apiProjection: `${ns}_api_projection`,
+      apiBuilds: `${ns}_api_builds`,
+      apiProjects: `${ns}_api_projects`,
+      apiWorkers: `${ns}_api_workers`,
     },
     buckets: {
       logArchive: `${ns}_log_archive`,

@@ -5,3 +5,4 @@ export * from './event-store';
 export * from './follow';
 export * from './aggregates';
 export * from './aggregate-view';
+export * from './create';

@@ -5,3 +5,4 @@ export * from './core.module';
 export * from './nest-logger';
 export * from './bootstrap';
 export * from './http-errors';
+export * from './body';

@@ -3,20 +3,20 @@ import { Logger } from '@kiln/telemetry';
 
 /** Routes Nest's own log lines into Kiln's structured JSON logger. */
 export class NestJsonLogger implements LoggerService {
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly out: Logger) {}
   log(message: unknown, context?: string) {
-    this.log.debug(String(message), { context });
+    this.out.debug(String(message), { context });
   }
   error(message: unknown, trace?: string, context?: string) {
-    this.log.error(String(message), { context, trace });
+    this.out.error(String(message), { context, trace });
   }
   warn(message: unknown, context?: string) {
-    this.log.warn(String(message), { context });
+    this.out.warn(String(message), { context });
   }
   debug(message: unknown, context?: string) {
-    this.log.debug(String(message), { context });
+    this.out.debug(String(message), { context });
   }
   verbose(message: unknown, context?: string) {
-    this.log.debug(String(message), { context });
+    this.out.debug(String(message), { context });
   }
 }

@@ -1,3 +1,4 @@
+/// <reference types="jest" />
 import { Decider } from '@kiln/domain';
 
 /**

@@ -1,0 +1,3 @@
+export * from './data-source';
+export * from './checkpoint.entity';
+export * from './projection';
