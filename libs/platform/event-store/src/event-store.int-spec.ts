@@ -114,3 +114,36 @@ describe('EventStore on real JetStream', () => {
     expect(seen).toContain(names.subjects.build('b-live'));
   });
 });
+
+describe('EventStore cache never turns stale state into a wrong rejection', () => {
+  const names = kilnNames(testNamespace('esc'));
+  const aggs = aggregates(names);
+  let nc: NatsConnection;
+  afterAll(async () => {
+    const jsm = await nc.jetstreamManager();
+    await deleteStreams(jsm, names);
+    await nc.drain();
+  });
+
+  it('re-decides on fresh state when cached state rejects the command', async () => {
+    nc = await connectNats(testNatsUrl(), 'event-store-cache-test');
+    const pool = await EventStore.create(nc, names);
+    const agent = await EventStore.create(nc, names);
+    await ensureStreams(pool.jsm, names);
+    const subject = names.subjects.worker('w-cache');
+    const c = { correlationId: 'w-cache' };
+    await pool.handle(aggs.worker, subject, { type: 'ProvisionWorker', workerId: 'w-cache', driver: 'process', now: 't0' }, c);
+    await agent.handle(aggs.worker, subject, { type: 'ConnectWorker', hostname: 'h', pid: 1, protocolVersion: 1, now: 't1' }, c);
+    await agent.handle(aggs.worker, subject, { type: 'MarkWarm', checks: [], now: 't2' }, c);
+    // the pool's cache still says "provisioning", where a lease is illegal
+    const job = {
+      buildId: 'b1',
+      projectId: 'p1',
+      attempt: 1,
+      source: { repoUrl: '/r', ref: 'refs/heads/main', sha: null, branch: 'main', author: null, message: null },
+    };
+    const r = await pool.handle(aggs.worker, subject, { type: 'LeaseWorker', job, allowCold: false, now: 't3' }, c);
+    expect(r.state.status).toBe('leased');
+    expect(r.appended.map((e) => e.type)).toEqual(['WorkerLeased']);
+  });
+});

@@ -149,7 +149,9 @@ export class EventStore {
 
   /**
    * The one generic command handler: load (or take from cache) the aggregate, decide,
-   * append with the expected last sequence, retry on a concurrency conflict.
+   * append with the expected last sequence, retry on a concurrency conflict. A decision
+   * taken on cached state that rejects the command or changes nothing is re-taken on
+   * fresh state before it is believed.
    * Domain errors (IllegalState, Invalid, NotFound) are thrown to the caller unchanged.
    */
   async handle<S, C, E extends { type: string; data: unknown }>(
@@ -167,7 +169,26 @@ export class EventStore {
       for (let attempt = 0; ; attempt++) {
         const cached = useCache ? (this.cache.get(subject) as { state: S; lastSeq: number } | undefined) : undefined;
         const current = cached ?? (await this.load(agg, subject));
-        const events = agg.decider.decide(command, current.state);
+        let events: E[];
+        try {
+          events = agg.decider.decide(command, current.state);
+        } catch (e) {
+          // cached state may be stale: a rejection must be re-checked against the stream
+          if (cached) {
+            this.cache.delete(subject);
+            useCache = false;
+            attempt--;
+            continue;
+          }
+          throw e;
+        }
+        if (events.length === 0 && cached) {
+          // "nothing to do" on cached state may also be stale; confirm on fresh state
+          this.cache.delete(subject);
+          useCache = false;
+          attempt--;
+          continue;
+        }
         if (events.length === 0) return { state: current.state, appended: [], lastSeq: current.lastSeq };
         try {
           const lastSeq = await this.append(agg.codec, subject, events, {

@@ -1,0 +1,1 @@
+export const ADMIN_TOKEN = Symbol('ADMIN_TOKEN');

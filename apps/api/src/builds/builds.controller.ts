@@ -1,0 +1,130 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { z } from 'zod';
+import { BuildStatuses, InvalidError, KilnNames, newId, NotFoundError } from '@kiln/contracts';
+import { Aggregates, createAggregate, EventStore } from '@kiln/event-store';
+import { AGGREGATES, NAMES } from '@kiln/service-kit';
+import { BuildRow } from '../read-model/entities';
+import { READ_DB } from '../read-model/read-db';
+import { validate } from '../validation';
+import { buildView } from './build-view';
+
+const TriggerBuild = z.object({
+  ref: z.string().min(1).default('refs/heads/main'),
+  sha: z.string().regex(/^[0-9a-f]{7,64}$/, 'a hex commit sha').optional(),
+});
+
+const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().optional(),
+  status: z.enum(BuildStatuses).optional(),
+  branch: z.string().optional(),
+});
+
+/** Keyset cursor over (requested_at, id), newest first. */
+function encodeCursor(row: BuildRow): string {
+  return Buffer.from(JSON.stringify([row.requestedAt.toISOString(), row.id])).toString('base64url');
+}
+function decodeCursor(c: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch {
+    /* fall through */
+  }
+  throw new InvalidError(`invalid cursor "${c}"`);
+}
+
+@Controller('api')
+export class BuildsController {
+  constructor(
+    private readonly store: EventStore,
+    @Inject(AGGREGATES) private readonly aggs: Aggregates,
+    @Inject(NAMES) private readonly names: KilnNames,
+    @Inject(READ_DB) private readonly db: DataSource,
+  ) {}
+
+  @Get('projects/:id/builds')
+  async list(@Param('id') projectId: string, @Query() query: unknown) {
+    const q = validate(ListQuery, query);
+    const qb = this.db.getRepository(BuildRow).createQueryBuilder('b').where('b.project_id = :projectId', { projectId });
+    if (q.status) qb.andWhere('b.status = :status', { status: q.status });
+    if (q.branch) qb.andWhere('b.branch = :branch', { branch: q.branch });
+    if (q.cursor) {
+      const [at, id] = decodeCursor(q.cursor);
+      qb.andWhere('(b.requested_at, b.id) < (:at, :id)', { at, id });
+    }
+    const rows = await qb.orderBy('b.requested_at', 'DESC').addOrderBy('b.id', 'DESC').limit(q.limit + 1).getMany();
+    const page = rows.slice(0, q.limit);
+    return {
+      items: page.map((r) => buildView(r.state as never)),
+      nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]) : null,
+    };
+  }
+
+  @Post('projects/:id/builds')
+  @HttpCode(202)
+  async trigger(@Param('id') projectId: string, @Body() body: unknown) {
+    const input = validate(TriggerBuild, body);
+    const project = await this.store.load(this.aggs.project, this.names.subjects.project(projectId));
+    if (project.state.status !== 'active') throw new NotFoundError(`project ${projectId} not found`);
+    const buildId = newId();
+    const ref = input.ref.startsWith('refs/') ? input.ref : `refs/heads/${input.ref}`;
+    await createAggregate(
+      this.store,
+      this.aggs.build,
+      this.names.subjects.build(buildId),
+      {
+        type: 'RequestBuild',
+        data: {
+          buildId,
+          projectId,
+          trigger: 'manual',
+          deliveryId: null,
+          source: {
+            repoUrl: project.state.repoUrl,
+            ref,
+            sha: input.sha ?? null,
+            branch: ref.startsWith('refs/heads/') ? ref.slice(11) : null,
+            author: null,
+            message: null,
+          },
+          requestedAt: new Date().toISOString(),
+        },
+      },
+      { correlationId: buildId },
+    );
+    return { buildId };
+  }
+
+  /** The build as its events fold it, read from the stream (always current). */
+  @Get('builds/:id')
+  async get(@Param('id') id: string) {
+    const loaded = await this.load(id);
+    return buildView(loaded.state as never);
+  }
+
+  @Get('builds/:id/events')
+  async events(@Param('id') id: string) {
+    const loaded = await this.load(id);
+    return {
+      items: loaded.events.map((e) => ({ seq: e.seq, type: e.type, version: e.version, data: e.data, meta: e.meta })),
+    };
+  }
+
+  @Post('builds/:id/cancel')
+  @HttpCode(202)
+  async cancel(@Param('id') id: string, @Body() body: unknown) {
+    const { reason } = validate(z.object({ reason: z.string().max(500).optional() }), body);
+    await this.load(id);
+    const r = await this.store.handle(this.aggs.build, this.names.subjects.build(id), { type: 'CancelBuild', reason: reason ?? 'cancelled by user', now: new Date().toISOString() }, { correlationId: id });
+    return buildView(r.state as never);
+  }
+
+  private async load(id: string) {
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new NotFoundError(`build ${id} not found`);
+    const loaded = await this.store.load(this.aggs.build, this.names.subjects.build(id));
+    if (loaded.state.status === 'none') throw new NotFoundError(`build ${id} not found`);
+    return loaded;
+  }
+}

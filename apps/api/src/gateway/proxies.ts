@@ -1,0 +1,40 @@
+import type { INestApplication } from '@nestjs/common';
+import type { Request, Response, NextFunction } from 'express';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import { KilnConfig } from '@kiln/config';
+import { isAuthorized } from '../auth/admin-token';
+
+const LOGS = /^\/api\/builds\/[A-Za-z0-9_-]+\/logs(\/stream|\/raw)?(\?|$)/;
+
+/**
+ * The gateway's routes to other services: `/webhooks/*` to ingest (its signature is the
+ * auth; the body passes through untouched so the signature still matches) and build logs
+ * to log-store (bearer token checked here; SSE streams through unbuffered).
+ */
+export function installProxies(app: INestApplication, cfg: KilnConfig, token: string): void {
+  const bad = (res: Response, service: string) => (err: Error) => {
+    if (!res.headersSent) res.status(502).json({ error: 'bad_gateway', message: `${service} did not answer: ${err.message}` });
+  };
+  const webhooks = createProxyMiddleware<Request, Response>({
+    target: cfg.ingestUrl,
+    changeOrigin: true,
+    pathFilter: '/webhooks/**',
+    on: { error: (err, _req, res) => bad(res as Response, 'ingest')(err) },
+  });
+  const logs = createProxyMiddleware<Request, Response>({
+    target: cfg.logStoreUrl,
+    changeOrigin: true,
+    pathFilter: (path) => LOGS.test(path),
+    pathRewrite: (path) => path.replace(/^\/api/, ''),
+    on: { error: (err, _req, res) => bad(res as Response, 'log-store')(err) },
+  });
+  app.use(webhooks);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!LOGS.test(req.url)) return next();
+    if (!isAuthorized(req, token)) {
+      res.status(401).json({ error: 'unauthorized', message: 'missing or invalid bearer token' });
+      return;
+    }
+    return logs(req, res, next);
+  });
+}

@@ -1,0 +1,34 @@
+import { KilnNames } from '@kiln/contracts';
+import { KilnConfig } from '@kiln/config';
+import { CONFIG, LOGGER, NAMES, NATS, runService, useBodyParser } from '@kiln/service-kit';
+import { Logger } from '@kiln/telemetry';
+import { JetStreamServer } from '@kiln/transport';
+import { NatsConnection } from 'nats';
+import { DataSource } from 'typeorm';
+import { AppModule } from './app.module';
+import { ADMIN_TOKEN } from './auth/tokens';
+import { installProxies } from './gateway/proxies';
+import { READ_DB } from './read-model/read-db';
+import { projectionRoutes } from './read-model/routes';
+
+void runService({
+  name: 'api',
+  module: AppModule,
+  port: (c) => c.apiPort,
+  configure: (app) => {
+    const cfg = app.get<KilnConfig>(CONFIG);
+    installProxies(app, cfg, app.get<string>(ADMIN_TOKEN));
+    useBodyParser(app, '/api', 'json');
+    app.connectMicroservice(
+      {
+        strategy: new JetStreamServer({
+          connection: () => app.get<NatsConnection>(NATS),
+          routes: projectionRoutes(app.get<KilnNames>(NAMES), app.get<DataSource>(READ_DB)),
+          log: app.get<Logger>(LOGGER),
+        }),
+      },
+      { inheritAppConfig: false },
+    );
+    app.get<Logger>(LOGGER).info(`dashboard and API at ${cfg.publicUrl}`);
+  },
+});

@@ -1,0 +1,113 @@
+import { hostname } from 'node:os';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { NatsConnection } from 'nats';
+import { AGENT_PROTOCOL_VERSION, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
+import { KilnConfig } from '@kiln/config';
+import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
+import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
+import { Logger } from '@kiln/telemetry';
+import { HeartbeatSender } from './heartbeat';
+import { JobRunner } from './job-runner';
+import { warmUp } from './warm-up';
+
+/**
+ * The agent's lifecycle (protocol v1): connect → warm-up → heartbeat → warm → wait for a
+ * lease on its own worker subject → run the build → retire → exit. It connects out to NATS
+ * only and opens no port. If its worker is marked lost or retired by the pool, it stops.
+ */
+@Injectable()
+export class AgentService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly workerId: string;
+  private readonly subject: string;
+  private heartbeat: HeartbeatSender;
+  private watch: Following | null = null;
+  private job: Promise<void> | null = null;
+  private exiting = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: EventStore,
+    @Inject(AGGREGATES) private readonly aggs: Aggregates,
+    @Inject(NAMES) private readonly names: KilnNames,
+    @Inject(NATS) private readonly nc: NatsConnection,
+    @Inject(CONFIG) private readonly cfg: KilnConfig,
+    @Inject(LOGGER) log: Logger,
+  ) {
+    if (!cfg.workerId) throw new Error('KILN_WORKER_ID is not set: the agent is started by the pool-manager with its worker id');
+    this.workerId = cfg.workerId;
+    this.log = log.child({ workerId: this.workerId });
+    this.subject = names.subjects.worker(this.workerId);
+    this.heartbeat = new HeartbeatSender(nc, names, this.workerId, cfg.heartbeatMs);
+  }
+
+  private cause() {
+    return { correlationId: this.workerId };
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const now = () => new Date().toISOString();
+    await this.store.handle(this.aggs.worker, this.subject, { type: 'ConnectWorker', hostname: hostname(), pid: process.pid, protocolVersion: AGENT_PROTOCOL_VERSION, now: now() }, this.cause());
+    let checks: string[];
+    try {
+      checks = await warmUp(this.cfg.workRoot);
+    } catch (e) {
+      this.log.error('warm-up failed; retiring', { reason: (e as Error).message });
+      await this.retire(`warm-up failed: ${(e as Error).message}`);
+      return;
+    }
+    await this.heartbeat.start();
+    await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
+    this.log.info('worker warm', { checks });
+    this.watch = await follow(this.store.js, this.store.jsm, {
+      stream: this.aggs.worker.stream,
+      filter: this.subject,
+      onMessage: (m) => {
+        const e = this.aggs.worker.codec.decode(m.data, m.seq, m.subject);
+        if (e.type === 'WorkerLeased' && !this.job) {
+          this.job = this.runJob(e.data.job);
+        } else if ((e.type === 'WorkerLost' || e.type === 'WorkerRetired') && !this.exiting) {
+          this.log.warn('worker ended by the pool; stopping', { event: e.type });
+          void this.exit(0);
+        }
+      },
+      onError: (e) => this.log.error('bad worker event', { reason: (e as Error).message }),
+    });
+  }
+
+  private async runJob(job: LeaseJob): Promise<void> {
+    const log = this.log.child({ buildId: job.buildId, attempt: job.attempt });
+    this.heartbeat.buildId = job.buildId;
+    log.info('lease received; starting build');
+    try {
+      const outcome = await new JobRunner(this.store, this.aggs, this.names, this.workerId, job, this.cfg.workRoot, log).run();
+      log.info('build done', { outcome });
+      await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : `ephemeral: build ${outcome}`);
+    } catch (e) {
+      log.error('build crashed', { err: e as Error });
+      await this.retire(`agent error: ${(e as Error).message}`);
+    }
+  }
+
+  private async retire(reason: string): Promise<void> {
+    try {
+      await this.store.handle(this.aggs.worker, this.subject, { type: 'RetireWorker', reason, now: new Date().toISOString() }, this.cause());
+    } catch (e) {
+      if (!(e instanceof IllegalStateError)) this.log.error('retire failed', { err: e as Error });
+    }
+    await this.exit(0);
+  }
+
+  private async exit(code: number): Promise<void> {
+    if (this.exiting) return;
+    this.exiting = true;
+    this.heartbeat.stop();
+    // let the current callback finish before draining
+    setImmediate(() => process.kill(process.pid, 'SIGTERM'));
+    process.exitCode = code;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.heartbeat.stop();
+    await this.watch?.stop();
+  }
+}

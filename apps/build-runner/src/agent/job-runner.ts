@@ -1,0 +1,183 @@
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
+import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
+import { Logger } from '@kiln/telemetry';
+import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
+import { checkout } from '../workspace/git-checkout';
+import { runStep } from '../steps/step-process';
+import { LogPublisher } from '../logs/log-publisher';
+
+export type JobOutcome = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** Environment every step gets besides its own `env` (no service secrets leak in). */
+function baseEnv(job: LeaseJob, sha: string, workspace: string): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+  const env: Record<string, string> = {};
+  for (const k of keep) if (process.env[k]) env[k] = process.env[k]!;
+  return {
+    ...env,
+    CI: 'true',
+    KILN: 'true',
+    KILN_BUILD_ID: job.buildId,
+    KILN_PROJECT_ID: job.projectId,
+    KILN_ATTEMPT: String(job.attempt),
+    KILN_COMMIT_SHA: sha,
+    KILN_REF: job.source.ref,
+    KILN_BRANCH: job.source.branch ?? '',
+    KILN_WORKSPACE: workspace,
+  };
+}
+
+/**
+ * Runs one leased build attempt: start (fenced by attempt and worker), clone the exact
+ * commit, read `.kiln.yml`, run each step in its own process group, stream logs, and
+ * record every status change. Cancel requests arriving on the build's subject stop the
+ * running step within the kill grace.
+ */
+export class JobRunner {
+  private readonly subject: string;
+  private readonly abort = new AbortController();
+  private cancelWatch: Following | null = null;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly aggs: Aggregates,
+    private readonly names: KilnNames,
+    private readonly workerId: string,
+    private readonly job: LeaseJob,
+    private readonly workRoot: string,
+    private readonly log: Logger,
+  ) {
+    this.subject = names.subjects.build(job.buildId);
+  }
+
+  private cause() {
+    return { correlationId: this.job.buildId, causationId: `worker:${this.workerId}` };
+  }
+
+  private now(): string {
+    return new Date().toISOString();
+  }
+
+  async run(): Promise<JobOutcome | 'rejected'> {
+    const { job } = this;
+    try {
+      const started = await this.store.handle(this.aggs.build, this.subject, { type: 'StartBuild', workerId: this.workerId, attempt: job.attempt, now: this.now() }, this.cause());
+      this.watchCancel(started.lastSeq + 1);
+    } catch (e) {
+      if (e instanceof IllegalStateError) {
+        this.log.warn('lease no longer valid; not starting', { reason: e.message });
+        return 'rejected';
+      }
+      throw e;
+    }
+    const logs = new LogPublisher(this.store.js, this.names, job.buildId, job.attempt);
+    const workspace = join(this.workRoot, `build-${job.buildId}-${job.attempt}`);
+    let outcome: JobOutcome = 'failed';
+    let reason: string | null = null;
+    let exitCode: number | null = null;
+    try {
+      const r = await this.execute(logs, workspace);
+      outcome = r.outcome;
+      reason = r.reason;
+      exitCode = r.exitCode;
+    } catch (e) {
+      outcome = this.abort.signal.aborted ? 'cancelled' : 'failed';
+      reason = (e as Error).message;
+      logs.line('system', null, `error: ${reason}`);
+    }
+    logs.line('system', null, `build ${outcome}${reason ? `: ${reason}` : ''}`);
+    await logs.flush();
+    try {
+      await this.store.handle(this.aggs.build, this.subject, { type: 'FinishBuild', attempt: job.attempt, outcome, reason, exitCode, now: this.now() }, this.cause());
+    } catch (e) {
+      if (!(e instanceof IllegalStateError)) throw e;
+      this.log.warn('could not record the build result', { reason: (e as Error).message });
+    }
+    await logs.end(outcome);
+    await this.cancelWatch?.stop();
+    await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
+    return outcome;
+  }
+
+  private watchCancel(fromSeq: number): void {
+    void follow(this.store.js, this.store.jsm, {
+      stream: this.aggs.build.stream,
+      filter: this.subject,
+      startSeq: fromSeq,
+      onMessage: (m) => {
+        const e = this.aggs.build.codec.decode(m.data, m.seq, m.subject);
+        if (e.type === 'BuildCancelRequested' || e.type === 'BuildRequeued' || e.type === 'BuildCancelled') {
+          this.log.info('stopping build', { reason: e.type });
+          this.abort.abort();
+        }
+      },
+    }).then((f) => (this.cancelWatch = f));
+  }
+
+  private async execute(logs: LogPublisher, workspace: string): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {
+    const { job } = this;
+    const deadline = { at: Number.POSITIVE_INFINITY };
+    logs.line('system', null, `kiln: build ${job.buildId} attempt ${job.attempt} on worker ${this.workerId}`);
+    logs.line('system', null, `kiln: checking out ${job.source.sha ?? job.source.ref}`);
+    const { sha } = await checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal });
+    logs.line('system', null, `kiln: HEAD is ${sha}`);
+    let text: string;
+    try {
+      text = await readFile(join(workspace, '.kiln.yml'), 'utf8');
+    } catch {
+      const reason = 'no .kiln.yml pipeline file at the root of the repository';
+      logs.line('system', null, `error: ${reason}`);
+      return { outcome: 'failed', reason, exitCode: null };
+    }
+    const parsed = parsePipeline(text);
+    if (!parsed.ok) {
+      const reason = formatPipelineError(parsed.error);
+      logs.line('system', null, `error: ${reason}`);
+      return { outcome: 'failed', reason, exitCode: null };
+    }
+    const pipeline = parsed.pipeline;
+    deadline.at = Date.now() + pipeline.timeoutMs;
+    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })) }, this.cause());
+    const env = baseEnv(job, sha, workspace);
+    for (let index = 0; index < pipeline.steps.length; index++) {
+      const step = pipeline.steps[index];
+      if (this.abort.signal.aborted) return { outcome: 'cancelled', reason: 'cancelled', exitCode: null };
+      await this.store.handle(this.aggs.build, this.subject, { type: 'StartStep', attempt: job.attempt, index, name: step.name, now: this.now() }, this.cause());
+      logs.line('system', index, `kiln: step ${index + 1}/${pipeline.steps.length} "${step.name}"`);
+      const remaining = deadline.at - Date.now();
+      const stepTimeout = Math.min(step.timeoutMs ?? remaining, remaining);
+      const buildLimited = step.timeoutMs === undefined || remaining < step.timeoutMs;
+      const result = await runStep({
+        run: step.run,
+        cwd: workspace,
+        env: { ...env, ...step.env },
+        timeoutMs: Math.max(1, stepTimeout),
+        signal: this.abort.signal,
+        onLine: (l) => logs.line(l.stream, index, l.text),
+      });
+      await this.store.handle(
+        this.aggs.build,
+        this.subject,
+        { type: 'FinishStep', attempt: job.attempt, index, name: step.name, outcome: result.outcome, exitCode: result.exitCode, durationMs: result.durationMs, now: this.now() },
+        this.cause(),
+      );
+      switch (result.outcome) {
+        case 'succeeded':
+          continue;
+        case 'failed':
+          return { outcome: 'failed', reason: `step "${step.name}" failed with exit code ${result.exitCode}`, exitCode: result.exitCode };
+        case 'timed_out':
+          return {
+            outcome: 'timed_out',
+            reason: buildLimited ? `build exceeded its ${Math.round(pipeline.timeoutMs / 1000)} s timeout in step "${step.name}"` : `step "${step.name}" exceeded its ${Math.round(step.timeoutMs! / 1000)} s timeout`,
+            exitCode: null,
+          };
+        case 'cancelled':
+          return { outcome: 'cancelled', reason: 'cancelled', exitCode: null };
+      }
+    }
+    return { outcome: 'succeeded', reason: null, exitCode: 0 };
+  }
+}

@@ -1,0 +1,132 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkout } from './git-checkout';
+
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Kiln Test',
+  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
+  GIT_COMMITTER_NAME: 'Kiln Test',
+  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+}
+
+describe('checkout', () => {
+  let root: string;
+  let remote: string;
+  let firstSha: string;
+  let secondSha: string;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'kiln-checkout-'));
+    remote = join(root, 'remote.git');
+    const work = join(root, 'work');
+    git(root, 'init', '--quiet', '--bare', '-b', 'main', remote);
+    git(root, 'init', '--quiet', '-b', 'main', work);
+    await writeFile(join(work, 'file.txt'), 'first\n');
+    git(work, 'add', 'file.txt');
+    git(work, 'commit', '--quiet', '-m', 'first');
+    firstSha = git(work, 'rev-parse', 'HEAD');
+    await writeFile(join(work, 'file.txt'), 'second\n');
+    git(work, 'commit', '--quiet', '-am', 'second');
+    secondSha = git(work, 'rev-parse', 'HEAD');
+    git(work, 'push', '--quiet', remote, 'main');
+  });
+
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  let n = 0;
+  const freshDir = () => join(root, `checkout-${++n}`, 'nested');
+
+  it('checks out an exact (older) sha', async () => {
+    const dir = freshDir();
+    const result = await checkout({ repoUrl: remote, sha: firstSha, ref: 'refs/heads/main', dir });
+    expect(result).toEqual({ sha: firstSha });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
+    expect(git(dir, 'rev-parse', 'HEAD')).toBe(firstSha);
+    expect(git(dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
+  });
+
+  it('checks out the tip of a ref when no sha is given', async () => {
+    const dir = freshDir();
+    expect(await checkout({ repoUrl: `file://${remote}`, sha: null, ref: 'refs/heads/main', dir })).toEqual({
+      sha: secondSha,
+    });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('second\n');
+    expect(await checkout({ repoUrl: remote, ref: 'main', dir: freshDir() })).toEqual({ sha: secondSha });
+  });
+
+  it('falls back to fetching the ref when the sha cannot be fetched directly (abbreviated sha)', async () => {
+    const dir = freshDir();
+    const short = firstSha.slice(0, 10);
+    expect(await checkout({ repoUrl: remote, sha: short, ref: 'main', dir })).toEqual({ sha: firstSha });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
+  });
+
+  it('can check out again into a directory that already has an origin', async () => {
+    const dir = freshDir();
+    await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir });
+    expect(await checkout({ repoUrl: remote, sha: firstSha, ref: 'main', dir })).toEqual({ sha: firstSha });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
+    // abbreviated sha (fallback path) in a directory that is already shallow
+    const again = freshDir();
+    await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir: again });
+    expect(await checkout({ repoUrl: remote, sha: firstSha.slice(0, 8), ref: 'main', dir: again })).toEqual({
+      sha: firstSha,
+    });
+  });
+
+  it('rejects an unknown sha with a clear message naming the sha and the repository', async () => {
+    const bad = 'deadbeef'.repeat(5);
+    const promise = checkout({ repoUrl: remote, sha: bad, ref: 'main', dir: freshDir() });
+    await expect(promise).rejects.toThrow(`commit ${bad} not found in main of ${remote}`);
+  });
+
+  it('rejects an unknown ref including git stderr', async () => {
+    const promise = checkout({ repoUrl: remote, ref: 'refs/heads/nope', dir: freshDir() });
+    await expect(promise).rejects.toThrow(/checkout of .*remote\.git \(refs\/heads\/nope\) failed: git fetch failed: .*couldn't find remote ref/);
+  });
+
+  it('rejects an unreachable repository including git stderr and the URL', async () => {
+    const missing = join(root, 'missing.git');
+    const promise = checkout({ repoUrl: missing, ref: 'main', dir: freshDir() });
+    await expect(promise).rejects.toThrow(missing);
+    await expect(checkout({ repoUrl: missing, ref: 'main', dir: freshDir() })).rejects.toThrow(
+      /does not appear to be a git repository|Could not read from remote/,
+    );
+  });
+
+  it('never leaks credentials embedded in the URL', async () => {
+    const url = 'http://kiln-user:s3cr3t-token@127.0.0.1:9/repo.git';
+    const error = await checkout({ repoUrl: url, ref: 'main', dir: freshDir() }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(error?.message).toContain('http://***@127.0.0.1:9/repo.git');
+    expect(error?.message).not.toContain('s3cr3t-token');
+  });
+
+  it('rejects invalid arguments before running git', async () => {
+    await expect(checkout({ repoUrl: remote, sha: '--upload-pack=x', ref: 'main', dir: freshDir() })).rejects.toThrow(
+      'invalid commit sha',
+    );
+    await expect(checkout({ repoUrl: remote, ref: '--upload-pack=x', dir: freshDir() })).rejects.toThrow('invalid ref');
+  });
+
+  it('rejects when aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      checkout({ repoUrl: remote, ref: 'main', dir: freshDir(), signal: controller.signal }),
+    ).rejects.toThrow('aborted');
+  });
+});

@@ -1,0 +1,105 @@
+import { mkdir } from 'node:fs/promises';
+import { redactUrl, redactUrlIn } from './redact-url';
+import { GitCommandError, runGit } from './run-git';
+
+/** A full or abbreviated (at least 4 hex digits) commit id; SHA-1 or SHA-256. */
+const SHA_RE = /^[0-9a-f]{4,64}$/i;
+
+/** Options for {@link checkout}. */
+export interface CheckoutOptions {
+  /** Clone URL (https, ssh, file:// or a local path). Credentials in it are never logged. */
+  repoUrl: string;
+  /** Exact commit to build. When absent, the current tip of `ref` is checked out. */
+  sha?: string | null;
+  /** Branch or ref the commit belongs to (`main`, `refs/heads/main`, `refs/pull/1/head`). */
+  ref: string;
+  /** Directory to check out into; created if missing. */
+  dir: string;
+  /** Aborts the running git command. */
+  signal?: AbortSignal;
+}
+
+/** Result of {@link checkout}. */
+export interface CheckoutResult {
+  /** Full sha of the checked-out HEAD. */
+  sha: string;
+}
+
+/**
+ * Checks out one commit of a repository into `dir` with a shallow fetch:
+ * `git init`, `git fetch --depth 1 origin <sha or ref>`, `git checkout --detach`. When a sha is
+ * given but the server refuses to serve it directly (unadvertised object, abbreviated sha), the
+ * whole `ref` is fetched instead and the sha is looked up in it.
+ *
+ * Rejects with an `Error` whose message names the (redacted) repository URL and includes
+ * git's stderr.
+ */
+export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
+  const { repoUrl, ref, dir, signal } = opts;
+  const sha = opts.sha?.trim() || null;
+  const where = `${redactUrl(repoUrl)}${sha ? ` at ${sha}` : ''} (${ref})`;
+  if (sha && !SHA_RE.test(sha)) throw new Error(`checkout of ${where} failed: invalid commit sha '${sha}'`);
+  if (ref.startsWith('-') || ref.trim() === '') throw new Error(`checkout of ${where} failed: invalid ref '${ref}'`);
+  if (repoUrl.startsWith('-') || repoUrl.trim() === '') {
+    throw new Error(`checkout of ${where} failed: invalid repository URL`);
+  }
+  const git = async (args: string[]) => {
+    if (signal?.aborted) throw new Error(`checkout of ${where} aborted`);
+    try {
+      return await runGit(args, { cwd: dir, signal });
+    } catch (err) {
+      throw wrap(err);
+    }
+  };
+  const wrap = (err: unknown): Error => {
+    if (err instanceof GitCommandError && err.aborted) return new Error(`checkout of ${where} aborted`);
+    const msg = err instanceof Error ? err.message : String(err);
+    return new Error(redactUrlIn(`checkout of ${where} failed: ${msg}`, repoUrl), { cause: err });
+  };
+
+  await mkdir(dir, { recursive: true });
+  await git(['init', '--quiet']);
+  const remotes = (await git(['remote'])).stdout.split('\n').map((s) => s.trim());
+  await git(remotes.includes('origin') ? ['remote', 'set-url', 'origin', repoUrl] : ['remote', 'add', 'origin', repoUrl]);
+
+  const fetch = ['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-recurse-submodules'];
+  if (sha) {
+    let target = 'FETCH_HEAD';
+    try {
+      await git([...fetch, '--depth', '1', 'origin', sha]);
+    } catch (shaError) {
+      if (signal?.aborted) throw shaError;
+      // The server refused the sha (not advertised, abbreviated, ...): fetch the whole ref instead.
+      const serverSaid = shaError instanceof Error ? shaError.message.replace(/^checkout of .*? failed: /, '') : '';
+      // An earlier shallow checkout in the same dir would hide older commits: deepen fully.
+      const shallow = (await git(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';
+      try {
+        await git([...fetch, ...(shallow ? ['--unshallow'] : []), 'origin', ref]);
+      } catch (refError) {
+        const msg = refError instanceof Error ? refError.message : String(refError);
+        throw new Error(`${msg}\n(fetching ${sha} directly also failed: ${serverSaid})`, { cause: refError });
+      }
+      target = sha;
+      try {
+        await git(['cat-file', '-e', `${sha}^{commit}`]);
+      } catch {
+        throw new Error(
+          redactUrlIn(
+            `checkout of ${where} failed: commit ${sha} not found in ${ref} of ${repoUrl} (${serverSaid})`,
+            repoUrl,
+          ),
+        );
+      }
+    }
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', `${target}^{commit}`]);
+  } else {
+    await git([...fetch, '--depth', '1', 'origin', ref]);
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD']);
+  }
+
+  const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+  if (sha && !head.startsWith(sha.toLowerCase())) {
+    throw new Error(`checkout of ${where} failed: HEAD is ${head}, expected ${sha}`);
+  }
+  return { sha: head };
+}

@@ -1,0 +1,12 @@
+import express from 'express';
+import { runService } from '@kiln/service-kit';
+import { AppModule } from './app.module';
+
+void runService({
+  name: 'log-store',
+  module: AppModule,
+  port: (c) => c.logStorePort,
+  configure: (app) => {
+    app.use(express.json());
+  },
+});

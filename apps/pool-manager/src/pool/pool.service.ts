@@ -1,0 +1,207 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { JSONCodec, NatsConnection, Subscription } from 'nats';
+import {
+  HeartbeatSchema,
+  IllegalStateError,
+  KilnNames,
+  LeaseReply,
+  LeaseRequestSchema,
+  newId,
+  WorkerEvent,
+} from '@kiln/contracts';
+import { KilnConfig } from '@kiln/config';
+import { Worker, WorkerCommand } from '@kiln/domain';
+import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
+import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
+import { Logger } from '@kiln/telemetry';
+import { WorkerDriver } from '../drivers/driver';
+import { chooseWorker, planPool } from './pool-policy';
+
+export const WORKER_DRIVER = Symbol('WORKER_DRIVER');
+const json = JSONCodec();
+type W = Exclude<Worker, { status: 'none' }>;
+
+/**
+ * The warm pool: keeps `minWarm` idle workers ready, answers lease requests from warm
+ * workers only (cold only when none is warm), and marks workers lost when their
+ * heartbeats stop. State is the workers stream; this service holds a view of it.
+ */
+@Injectable()
+export class PoolService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly view: AggregateView<Worker, WorkerCommand, WorkerEvent>;
+  private readonly lastSeen = new Map<string, number>();
+  /** Builds that asked for a worker and got none yet (drives scale-up). */
+  private readonly waiting = new Set<string>();
+  private leaseSub: Subscription | null = null;
+  private hbSub: Subscription | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private live = false;
+  private stopping = false;
+  private reconciling: Promise<void> | null = null;
+  private again = false;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly store: EventStore,
+    @Inject(AGGREGATES) private readonly aggs: Aggregates,
+    @Inject(NAMES) private readonly names: KilnNames,
+    @Inject(NATS) private readonly nc: NatsConnection,
+    @Inject(CONFIG) private readonly cfg: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(WORKER_DRIVER) private readonly driver: WorkerDriver,
+    readiness: Readiness,
+  ) {
+    this.view = new AggregateView(store, aggs.worker, names.subjects.allWorkers, {
+      onEvent: (_id, _s, _e, live) => live && this.kick(),
+      onError: (e) => this.log.error('skipped malformed worker event', { reason: (e as Error).message }),
+    });
+    readiness.register('pool', () => {
+      if (!this.live) throw new Error('replaying workers stream');
+    });
+    driver.onExit((workerId, detail) => void this.agentExited(workerId, detail));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.hbSub = this.nc.subscribe(this.names.subjects.allHeartbeats, {
+      callback: (err, msg) => {
+        if (err) return;
+        const hb = HeartbeatSchema.safeParse(safeJson(msg.data));
+        if (hb.success) this.lastSeen.set(hb.data.workerId, Date.now());
+      },
+    });
+    await this.view.start();
+    // replicas share lease requests through a queue group
+    this.leaseSub = this.nc.subscribe(this.names.subjects.leaseRequest, {
+      queue: `${this.names.namespace}-pool-manager`,
+      callback: (err, msg) => {
+        if (err) return;
+        void this.onLeaseRequest(msg.data).then((reply) => msg.respond(json.encode(reply)));
+      },
+    });
+    this.sweepTimer = setInterval(() => void this.sweep(), this.cfg.heartbeatMs);
+    this.sweepTimer.unref();
+    this.live = true;
+    this.kick();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.leaseSub?.unsubscribe();
+    this.hbSub?.unsubscribe();
+    await this.reconciling;
+    await this.view.stop();
+    // this pool's agents stop with it; their workers are retired (a leased one's build is requeued by the scheduler when it is marked lost)
+    const mine = [...this.workers()].filter((w) => w.status !== 'retired' && w.status !== 'lost');
+    await this.driver.stopAll();
+    await Promise.all(mine.map((w) => this.command(w.workerId, { type: 'MarkLost', reason: 'pool-manager stopped', now: new Date().toISOString() })));
+  }
+
+  private *workers(): Iterable<W> {
+    for (const w of this.view.states.values()) if (w.status !== 'none') yield w;
+  }
+
+  private async onLeaseRequest(data: Uint8Array): Promise<LeaseReply> {
+    const req = LeaseRequestSchema.safeParse(safeJson(data));
+    if (!req.success) return { ok: false, reason: `malformed lease request: ${req.error.message}` };
+    const job = req.data.job;
+    for (let tries = 0; tries < 5; tries++) {
+      const choice = chooseWorker(this.workers(), job);
+      if (!choice) break;
+      try {
+        await this.command(choice.worker.workerId, { type: 'LeaseWorker', job, allowCold: choice.cold, now: new Date().toISOString() }, job.buildId, true);
+        this.waiting.delete(job.buildId);
+        this.log.info('worker leased', { workerId: choice.worker.workerId, buildId: job.buildId, attempt: job.attempt, cold: choice.cold });
+        this.kick();
+        return { ok: true, workerId: choice.worker.workerId };
+      } catch (e) {
+        if (!(e instanceof IllegalStateError)) throw e;
+        // another replica took it, or our view lagged: look again
+        await this.view.sync(500);
+      }
+    }
+    this.waiting.add(job.buildId);
+    this.kick();
+    return { ok: false, reason: 'no warm worker available' };
+  }
+
+  private kick(): void {
+    if (!this.live || this.stopping) return;
+    if (this.reconciling) {
+      this.again = true;
+      return;
+    }
+    this.reconciling = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.reconcile();
+        } while (this.again && !this.stopping);
+      } catch (e) {
+        this.log.error('pool reconcile failed', { err: e as Error });
+      } finally {
+        this.reconciling = null;
+      }
+    })();
+  }
+
+  private async reconcile(): Promise<void> {
+    const { provision } = planPool({ workers: this.workers(), minWarm: this.cfg.poolMinWarm, maxWorkers: this.cfg.poolMaxWorkers, waiting: this.waiting.size });
+    // a waiting build is covered by the worker we start for it
+    for (const id of [...this.waiting].slice(0, provision)) this.waiting.delete(id);
+    await Promise.all(Array.from({ length: provision }, () => this.provision()));
+  }
+
+  private async provision(): Promise<void> {
+    const workerId = newId();
+    await this.command(workerId, { type: 'ProvisionWorker', workerId, driver: this.driver.name, now: new Date().toISOString() });
+    this.lastSeen.set(workerId, Date.now());
+    await this.driver.start(workerId);
+    this.log.info('worker provisioned', { workerId, driver: this.driver.name });
+  }
+
+  /** Marks workers lost whose heartbeats stopped (or that never connected). */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    const limit = this.cfg.heartbeatMs * this.cfg.heartbeatMisses;
+    for (const w of this.workers()) {
+      if (w.status === 'retired' || w.status === 'lost') continue;
+      const seen = this.lastSeen.get(w.workerId) ?? this.startedAt;
+      const grace = w.status === 'provisioning' ? Math.max(limit, 30_000) : limit;
+      if (now - seen > grace) {
+        this.log.warn('worker lost: no heartbeat', { workerId: w.workerId, silentMs: now - seen });
+        await this.command(w.workerId, { type: 'MarkLost', reason: `no heartbeat for ${Math.round((now - seen) / 1000)} s`, now: new Date().toISOString() }).catch(
+          (e) => this.log.error('mark lost failed', { workerId: w.workerId, err: e as Error }),
+        );
+        await this.driver.stop(w.workerId);
+      }
+    }
+  }
+
+  private async agentExited(workerId: string, detail: string): Promise<void> {
+    this.lastSeen.delete(workerId);
+    if (this.stopping) return;
+    const w = this.view.states.get(workerId);
+    if (w && w.status !== 'none' && w.status !== 'retired' && w.status !== 'lost') {
+      this.log.warn('agent exited before retiring', { workerId, detail });
+      await this.command(workerId, { type: 'MarkLost', reason: detail, now: new Date().toISOString() }).catch(() => undefined);
+    }
+    this.kick();
+  }
+
+  private async command(workerId: string, command: WorkerCommand, correlationId = workerId, rethrow = false): Promise<void> {
+    try {
+      await this.store.handle(this.aggs.worker, this.names.subjects.worker(workerId), command, { correlationId });
+    } catch (e) {
+      if (rethrow || !(e instanceof IllegalStateError)) throw e;
+    }
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,162 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { NatsConnection, JSONCodec } from 'nats';
+import { BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplySchema, ProjectEvent, WorkerEvent } from '@kiln/contracts';
+import { KilnConfig } from '@kiln/config';
+import { Build, BuildCommand, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
+import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
+import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
+import { Logger } from '@kiln/telemetry';
+import { planScheduling, SchedulingAction } from './queue-policy';
+
+const json = JSONCodec();
+
+/**
+ * The scheduler: keeps every build, worker and project in views read from the streams,
+ * and after each change (never on a timer) runs the pure policy and carries out its
+ * actions through the event store. Every action is idempotent and guarded by the
+ * aggregates' optimistic concurrency, so replicas and restarts cannot double-assign.
+ */
+@Injectable()
+export class SchedulerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly builds: AggregateView<Build, BuildCommand, BuildEvent>;
+  private readonly workers: AggregateView<Worker, WorkerCommand, WorkerEvent>;
+  private readonly projects: AggregateView<Project, ProjectCommand, ProjectEvent>;
+  private live = false;
+  private running = false;
+  private dirty = false;
+  private stopping = false;
+  /** Lease requests in flight, by `<buildId>:<attempt>`. */
+  private readonly inFlight = new Set<string>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: EventStore,
+    @Inject(AGGREGATES) private readonly aggs: Aggregates,
+    @Inject(NAMES) private readonly names: KilnNames,
+    @Inject(NATS) private readonly nc: NatsConnection,
+    @Inject(CONFIG) private readonly cfg: KilnConfig,
+    @Inject(LOGGER) log: Logger,
+    readiness: Readiness,
+  ) {
+    this.log = log;
+    const onEvent = (_id: string, _s: unknown, _e: unknown, live: boolean) => {
+      if (live) this.kick();
+    };
+    const onError = (e: unknown) => this.log.error('skipped malformed event', { reason: (e as Error).message });
+    this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, { onEvent, onError });
+    this.workers = new AggregateView(store, aggs.worker, names.subjects.allWorkers, { onEvent, onError });
+    this.projects = new AggregateView(store, aggs.project, names.subjects.allProjects, { onError });
+    readiness.register('views', () => {
+      if (!this.live) throw new Error('replaying streams');
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await Promise.all([this.projects.start(), this.workers.start(), this.builds.start()]);
+    this.live = true;
+    this.log.info('scheduler views loaded', { builds: this.builds.states.size, workers: this.workers.states.size });
+    this.kick();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([this.builds.stop(), this.workers.stop(), this.projects.stop()]);
+  }
+
+  /** Coalesces bursts of events into one reconcile run at a time. */
+  kick(): void {
+    if (!this.live || this.stopping) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = true;
+    queueMicrotask(() => void this.reconcileLoop());
+  }
+
+  private async reconcileLoop(): Promise<void> {
+    try {
+      do {
+        this.dirty = false;
+        await this.reconcile();
+      } while (this.dirty && !this.stopping);
+    } catch (e) {
+      this.log.error('reconcile failed', { err: e as Error });
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    const limits = new Map<string, number>();
+    for (const p of this.projects.states.values()) if (p.status === 'active') limits.set(p.projectId, p.concurrency);
+    const builds = [...this.builds.states.values()].filter((b): b is Exclude<Build, { status: 'none' }> => b.status !== 'none');
+    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workers: this.workers.states });
+    // queue and requeue first (cheap, independent), then leases in policy order
+    await Promise.all(actions.filter((a) => a.kind !== 'lease').map((a) => this.act(a)));
+    for (const a of actions) {
+      if (a.kind !== 'lease') continue;
+      const ok = await this.act(a);
+      if (!ok) break; // no worker now: the next worker event kicks us again
+    }
+  }
+
+  /** Carries out one action; false when a lease could not be had. */
+  private async act(a: SchedulingAction): Promise<boolean> {
+    const now = new Date().toISOString();
+    try {
+      switch (a.kind) {
+        case 'queue':
+          await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'QueueBuild', now }, { correlationId: a.buildId });
+          return true;
+        case 'requeue':
+          this.log.warn('requeueing build', { buildId: a.buildId, attempt: a.attempt, reason: a.reason });
+          await this.store.handle(
+            this.aggs.build,
+            this.names.subjects.build(a.buildId),
+            { type: 'RequeueBuild', attempt: a.attempt, reason: a.reason, maxAttempts: this.cfg.maxAttempts, now },
+            { correlationId: a.buildId },
+          );
+          return true;
+        case 'lease':
+          return await this.lease(a.build);
+      }
+    } catch (e) {
+      if (e instanceof IllegalStateError) {
+        this.log.debug('action no longer applies', { action: a.kind, reason: e.message });
+        return true;
+      }
+      this.log.error('scheduling action failed', { action: a.kind, err: e as Error });
+      return false;
+    }
+  }
+
+  private async lease(b: Exclude<Build, { status: 'none' }>): Promise<boolean> {
+    const key = `${b.buildId}:${b.attempt}`;
+    if (this.inFlight.has(key)) return true;
+    this.inFlight.add(key);
+    try {
+      const job = { buildId: b.buildId, projectId: b.projectId, attempt: b.attempt, source: b.source };
+      const msg = await this.nc.request(this.names.subjects.leaseRequest, json.encode({ job }), { timeout: 5000 });
+      const reply: LeaseReply = LeaseReplySchema.parse(json.decode(msg.data));
+      if (!reply.ok) {
+        this.log.debug('no worker for build yet', { buildId: b.buildId, reason: reply.reason });
+        return false;
+      }
+      await this.store.handle(
+        this.aggs.build,
+        this.names.subjects.build(b.buildId),
+        { type: 'AssignBuild', workerId: reply.workerId, attempt: b.attempt, now: new Date().toISOString() },
+        { correlationId: b.buildId },
+      );
+      this.log.info('build assigned', { buildId: b.buildId, workerId: reply.workerId, attempt: b.attempt });
+      return true;
+    } catch (e) {
+      if (e instanceof IllegalStateError) return true;
+      this.log.warn('lease request failed', { buildId: b.buildId, err: e as Error });
+      return false;
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** The services a platform run starts (build-runner agents are started by the pool-manager). */
+export const SERVICES = ['api', 'ingest', 'scheduler', 'pool-manager', 'log-store'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface PlatformOptions {
+  /** Environment for every service (NATS_URL, DATABASE_URL, KILN_* ports and namespace). */
+  env: NodeJS.ProcessEnv;
+  /** Receives each service's output line (structured JSON); default: dropped. */
+  onLine?: (service: string, line: string) => void;
+  root?: string;
+}
+
+export interface RunningService {
+  name: ServiceName;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+export function workspaceRootFromTools(): string {
+  // this file runs from dist/tools/platform or tools/platform (ts-jest)
+  const here = __dirname;
+  return here.includes(`${join('dist', 'tools')}`) ? resolve(here, '../../..') : resolve(here, '../..');
+}
+
+/** Starts one compiled service as a child process. */
+export function startService(name: ServiceName, opts: PlatformOptions): RunningService {
+  const root = opts.root ?? workspaceRootFromTools();
+  const child = spawn(process.execPath, ['-r', join(root, 'tools', 'register-paths.js'), join(root, 'dist', 'apps', name, 'src', 'main.js')], {
+    cwd: root,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const s of [child.stdout!, child.stderr!]) {
+    createInterface({ input: s }).on('line', (line) => opts.onLine?.(name, line));
+  }
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { name, child, exited };
+}
+
+/** Waits until `url` answers 200 (a service's `/readyz`). */
+export async function waitReady(url: string, timeoutMs = 30_000, exited?: Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let dead = false;
+  void exited?.then(() => (dead = true));
+  let last = '';
+  while (Date.now() < deadline) {
+    if (dead) throw new Error(`${url}: the service exited before it was ready`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+      last = `${r.status} ${await r.text()}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms: ${last}`);
+}
+
+/** Stops a service gracefully (SIGTERM), then forcibly after `graceMs`. */
+export async function stopService(s: RunningService, graceMs = 10_000): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  s.child.kill('SIGTERM');
+  const t = setTimeout(() => s.child.kill('SIGKILL'), graceMs);
+  await s.exited;
+  clearTimeout(t);
+}
+
+export function portsOf(env: NodeJS.ProcessEnv): Record<ServiceName, number> {
+  return {
+    api: Number(env.KILN_API_PORT ?? 8080),
+    ingest: Number(env.KILN_INGEST_PORT ?? 8081),
+    'log-store': Number(env.KILN_LOG_STORE_PORT ?? 8082),
+    scheduler: Number(env.KILN_SCHEDULER_PORT ?? 8083),
+    'pool-manager': Number(env.KILN_POOL_MANAGER_PORT ?? 8084),
+  };
+}
+
+/** Starts every service and waits until each is ready. */
+export async function startPlatform(opts: PlatformOptions): Promise<{ services: Map<ServiceName, RunningService>; stop(): Promise<void> }> {
+  const services = new Map<ServiceName, RunningService>();
+  const ports = portsOf(opts.env);
+  for (const name of SERVICES) services.set(name, startService(name, opts));
+  try {
+    await Promise.all(SERVICES.map((n) => waitReady(`http://127.0.0.1:${ports[n]}/readyz`, 60_000, services.get(n)!.exited)));
+  } catch (e) {
+    await Promise.all([...services.values()].map((s) => stopService(s, 2000)));
+    throw e;
+  }
+  return {
+    services,
+    async stop() {
+      // api and ingest first (no new work), then the pool (its agents), then the rest
+      await Promise.all(['api', 'ingest'].map((n) => stopService(services.get(n as ServiceName)!)));
+      await stopService(services.get('pool-manager')!);
+      await Promise.all(['scheduler', 'log-store'].map((n) => stopService(services.get(n as ServiceName)!)));
+    },
+  };
+}
