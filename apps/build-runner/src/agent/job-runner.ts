@@ -2,6 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
+import { FINAL } from '@kiln/domain';
 import { Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
 import { checkout } from '../workspace/git-checkout';
@@ -38,7 +39,7 @@ function baseEnv(job: LeaseJob, sha: string, workspace: string): Record<string, 
 export class JobRunner {
   private readonly subject: string;
   private readonly abort = new AbortController();
-  private cancelWatch: Following | null = null;
+  private buildWatch: Following | null = null;
 
   constructor(
     private readonly store: EventStore,
@@ -62,10 +63,16 @@ export class JobRunner {
 
   async run(): Promise<JobOutcome | 'rejected'> {
     const { job } = this;
+    const verdict = await this.followBuild();
+    if (verdict !== 'assigned') {
+      this.log.warn('lease no longer valid; not starting', { reason: verdict });
+      await this.buildWatch?.stop();
+      return 'rejected';
+    }
     try {
-      const started = await this.store.handle(this.aggs.build, this.subject, { type: 'StartBuild', workerId: this.workerId, attempt: job.attempt, now: this.now() }, this.cause());
-      this.watchCancel(started.lastSeq + 1);
+      await this.store.handle(this.aggs.build, this.subject, { type: 'StartBuild', workerId: this.workerId, attempt: job.attempt, now: this.now() }, this.cause());
     } catch (e) {
+      await this.buildWatch?.stop();
       if (e instanceof IllegalStateError) {
         this.log.warn('lease no longer valid; not starting', { reason: e.message });
         return 'rejected';
@@ -96,24 +103,46 @@ export class JobRunner {
       this.log.warn('could not record the build result', { reason: (e as Error).message });
     }
     await logs.end(outcome);
-    await this.cancelWatch?.stop();
+    await this.buildWatch?.stop();
     await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
     return outcome;
   }
 
-  private watchCancel(fromSeq: number): void {
-    void follow(this.store.js, this.store.jsm, {
+  /**
+   * Follows the build's subject for the whole job: first waits until the scheduler has
+   * recorded this worker's assignment (so the history always reads queued → assigned →
+   * running), then turns a cancel request or a requeue into an abort of the running step.
+   * Resolves with 'assigned', or the reason the lease is void.
+   */
+  private async followBuild(timeoutMs = 30_000): Promise<string> {
+    let settle!: (v: string) => void;
+    const verdict = new Promise<string>((r) => (settle = r));
+    const timer = setTimeout(() => settle(`no assignment recorded within ${timeoutMs} ms`), timeoutMs);
+    let state = this.aggs.build.decider.initialState();
+    this.buildWatch = await follow(this.store.js, this.store.jsm, {
       stream: this.aggs.build.stream,
       filter: this.subject,
-      startSeq: fromSeq,
       onMessage: (m) => {
         const e = this.aggs.build.codec.decode(m.data, m.seq, m.subject);
-        if (e.type === 'BuildCancelRequested' || e.type === 'BuildRequeued' || e.type === 'BuildCancelled') {
-          this.log.info('stopping build', { reason: e.type });
+        state = this.aggs.build.decider.evolve(state, e);
+        if (state.status === 'none') return;
+        if (state.attempt < this.job.attempt && !FINAL.has(state.status)) return; // history before this attempt
+        if (state.attempt > this.job.attempt || FINAL.has(state.status)) {
+          settle(`build is ${state.status}, attempt ${state.attempt}`);
           this.abort.abort();
+        } else if (state.cancelRequested) {
+          settle('cancel requested');
+          this.abort.abort();
+        } else if (state.workerId === this.workerId && (state.status === 'assigned' || state.status === 'running')) {
+          settle('assigned');
+        } else if (state.workerId && state.workerId !== this.workerId) {
+          settle(`build is assigned to worker ${state.workerId}`);
         }
       },
-    }).then((f) => (this.cancelWatch = f));
+    });
+    const v = await verdict;
+    clearTimeout(timer);
+    return v;
   }
 
   private async execute(logs: LogPublisher, workspace: string): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {

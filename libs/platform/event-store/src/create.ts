@@ -15,8 +15,8 @@ export async function createAggregate<S, C, E extends { type: string; data: unkn
 ): Promise<{ created: boolean; seq: number }> {
   const events = agg.decider.decide(command, agg.decider.initialState());
   try {
-    const seq = await store.append(agg.codec, subject, events, { ...cause, expectedLastSeq: 0 });
-    return { created: true, seq };
+    const { seq, duplicate } = await store.append(agg.codec, subject, events, { ...cause, expectedLastSeq: 0 });
+    return { created: !duplicate, seq };
   } catch (e) {
     if (e instanceof ConcurrencyError) return { created: false, seq: 0 };
     throw e;

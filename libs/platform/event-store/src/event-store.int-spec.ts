@@ -37,7 +37,7 @@ describe('EventStore on real JetStream', () => {
 
   it('rejects a stale expected last-subject-sequence', async () => {
     const subject = names.subjects.build('b-stale');
-    const seq = await store.append(aggs.build.codec, subject, [requested('b-stale')], { correlationId: 'c', expectedLastSeq: 0 });
+    const { seq } = await store.append(aggs.build.codec, subject, [requested('b-stale')], { correlationId: 'c', expectedLastSeq: 0 });
     expect(seq).toBeGreaterThan(0);
     await expect(
       store.append(aggs.build.codec, subject, [requested('b-stale')], { correlationId: 'c', expectedLastSeq: 0 }),
@@ -48,7 +48,9 @@ describe('EventStore on real JetStream', () => {
     const subject = names.subjects.build('b-dup');
     const a = await store.append(aggs.build.codec, subject, [requested('b-dup')], { correlationId: 'c', commandId: 'same', expectedLastSeq: null });
     const b = await store.append(aggs.build.codec, subject, [requested('b-dup')], { correlationId: 'c', commandId: 'same', expectedLastSeq: null });
-    expect(b).toBe(a);
+    expect(b.seq).toBe(a.seq);
+    expect(a.duplicate).toBe(false);
+    expect(b.duplicate).toBe(true);
     const loaded = await store.load(aggs.build, subject);
     expect(loaded.events).toHaveLength(1);
   });

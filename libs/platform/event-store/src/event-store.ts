@@ -93,15 +93,19 @@ export class EventStore {
     });
   }
 
-  /** Appends events to a subject; returns the sequence of the last one. */
+  /**
+   * Appends events to a subject; returns the sequence of the last one, and whether
+   * JetStream dropped the publish as a duplicate Msg-Id (a retried or repeated append).
+   */
   async append<E extends { type: string; data: unknown }>(
     codec: EventCodec<E>,
     subject: string,
     events: readonly E[],
     opts: AppendOptions,
-  ): Promise<number> {
+  ): Promise<{ seq: number; duplicate: boolean }> {
     let expected = opts.expectedLastSeq;
     let seq = expected ?? 0;
+    let duplicate = false;
     const commandId = opts.commandId ?? randomUUID();
     const traceparent = opts.traceparent ?? currentTraceparent();
     for (let i = 0; i < events.length; i++) {
@@ -136,6 +140,7 @@ export class EventStore {
             }),
         );
         seq = ack.seq;
+        duplicate = ack.duplicate;
         if (expected !== null) expected = ack.seq;
       } catch (e) {
         if (isWrongLastSequence(e)) {
@@ -144,7 +149,7 @@ export class EventStore {
         throw e;
       }
     }
-    return seq;
+    return { seq, duplicate };
   }
 
   /**
@@ -191,7 +196,7 @@ export class EventStore {
         }
         if (events.length === 0) return { state: current.state, appended: [], lastSeq: current.lastSeq };
         try {
-          const lastSeq = await this.append(agg.codec, subject, events, {
+          const { seq: lastSeq } = await this.append(agg.codec, subject, events, {
             ...cause,
             commandId: attempt === 0 ? commandId : `${commandId}-r${attempt}`,
             expectedLastSeq: current.lastSeq,

@@ -1,0 +1,153 @@
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
+import { startPlatform, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
+
+export const TOKEN = 'e2e-admin-token';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A whole Kiln platform on real NATS and PostgreSQL, in its own namespace and ports. */
+export class Platform {
+  env: NodeJS.ProcessEnv = {};
+  namespace = testNamespace('e2e');
+  tmp = mkdtempSync(join(tmpdir(), 'kiln-e2e-'));
+  logs: string[] = [];
+  private running!: Awaited<ReturnType<typeof startPlatform>>;
+
+  get api(): string {
+    return `http://127.0.0.1:${this.env.KILN_API_PORT}`;
+  }
+
+  async start(extra: NodeJS.ProcessEnv = {}): Promise<void> {
+    const [api, ingest, logStore, scheduler, pool] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    this.env = {
+      NATS_URL: testNatsUrl(),
+      DATABASE_URL: testDatabaseUrl(),
+      KILN_NAMESPACE: this.namespace,
+      KILN_ADMIN_TOKEN: TOKEN,
+      KILN_API_PORT: String(api),
+      KILN_INGEST_PORT: String(ingest),
+      KILN_LOG_STORE_PORT: String(logStore),
+      KILN_SCHEDULER_PORT: String(scheduler),
+      KILN_POOL_MANAGER_PORT: String(pool),
+      KILN_POOL_MIN_WARM: '2',
+      KILN_WORK_ROOT: join(this.tmp, 'workers'),
+      KILN_HEARTBEAT_MS: '1000',
+      ...extra,
+    };
+    this.running = await startPlatform({ env: this.env, onLine: (s, l) => this.logs.push(`${s} ${l}`) });
+  }
+
+  service(name: ServiceName): RunningService {
+    return this.running.services.get(name)!;
+  }
+
+  /** Stops one service and starts it again (same env). */
+  async restart(name: ServiceName, between?: () => Promise<void>): Promise<void> {
+    await stopService(this.service(name));
+    await between?.();
+    const s = startService(name, { env: this.env, onLine: (svc, l) => this.logs.push(`${svc} ${l}`) });
+    this.running.services.set(name, s);
+    const port = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT' }[name];
+    await waitReady(`http://127.0.0.1:${this.env[port]}/readyz`, 60_000, s.exited);
+  }
+
+  async stop(): Promise<void> {
+    await this.running?.stop();
+    // every service's output of the last run, for diagnosis
+    writeFileSync(join(tmpdir(), 'kiln-e2e-last.log'), this.logs.join('\n'));
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+    const r = await fetch(this.api + path, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* text */
+    }
+    return { status: r.status, body: parsed };
+  }
+
+  /** Waits (test-side) until `fn` returns a value that is not undefined. */
+  async eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await fn();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.logs.filter((l) => /"level":"(warn|error)"/.test(l)).slice(-20).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async finalBuild(buildId: string, timeoutMs = 30_000): Promise<any> {
+    return this.eventually(
+      async () => {
+        const r = await this.call('GET', `/api/builds/${buildId}`);
+        return ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(r.body?.status) ? r.body : undefined;
+      },
+      timeoutMs,
+      `build ${buildId} to finish`,
+    );
+  }
+}
+
+export interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/** Reads a server-sent-events stream until `event: end` (or `max` events). */
+export async function readSse(url: string, headers: Record<string, string> = {}, max = 100_000): Promise<SseEvent[]> {
+  const r = await fetch(url, { headers });
+  if (!r.ok || !r.body) throw new Error(`SSE ${url}: ${r.status} ${await r.text()}`);
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buf = '';
+  const reader = r.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev: SseEvent = { event: 'message', data: '' };
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const [k, ...rest] = line.split(':');
+        const v = rest.join(':').replace(/^ /, '');
+        if (k === 'id') ev.id = v;
+        else if (k === 'event') ev.event = v;
+        else if (k === 'data') ev.data += v;
+      }
+      if (!ev.data && !ev.id) continue;
+      events.push(ev);
+      if (ev.event === 'end' || events.length >= max) {
+        await reader.cancel();
+        return events;
+      }
+    }
+  }
+  return events;
+}

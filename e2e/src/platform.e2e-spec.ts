@@ -1,0 +1,190 @@
+import { dropSchema } from '@kiln/persistence';
+import { GitFixture } from '../../tools/platform/git-fixture';
+import { githubPush } from '../../tools/platform/github-push';
+import { Platform, readSse, TOKEN } from './harness';
+
+/**
+ * The walking skeleton, end to end: all services as real processes on real NATS
+ * JetStream and PostgreSQL, a real git repository, signed GitHub push webhooks.
+ */
+describe('Kiln end to end', () => {
+  const platform = new Platform();
+  const secret = 'e2e-webhook-secret';
+  const fullName = 'kiln-e2e/app';
+  let repo: GitFixture;
+  let projectId: string;
+
+  const PIPELINE_OK = [
+    'steps:',
+    '  - name: build',
+    '    run: |',
+    '      for i in $(seq 1 50); do echo "line $i"; done',
+    '      echo "to stderr" >&2',
+    '  - name: test',
+    '    env:',
+    '      GREETING: hello',
+    '    run: echo "$GREETING from $KILN_COMMIT_SHA"',
+    '',
+  ].join('\n');
+
+  const push = (sha: string, deliveryId?: string, secretOverride?: string) => {
+    const p = githubPush({ repoUrl: repo.bare, fullName, sha, secret: secretOverride ?? secret, deliveryId, message: 'e2e commit' });
+    return fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body }).then(async (r) => ({ status: r.status, body: await r.json(), delivery: p.headers['x-github-delivery'] }));
+  };
+
+  const buildCount = async () => (await platform.call('GET', `/api/projects/${projectId}/builds?limit=200`)).body.items.length as number;
+
+  beforeAll(async () => {
+    await platform.start();
+    repo = new GitFixture(platform.tmp, 'app');
+    const created = await platform.call('POST', '/api/projects', { name: 'e2e app', repoUrl: repo.bare, provider: 'github', webhookSecret: secret });
+    expect(created.status).toBe(201);
+    expect(created.body.webhook.url).toMatch(/\/webhooks\/github$/);
+    projectId = created.body.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform.stop();
+    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+  }, 60_000);
+
+  let okBuildId: string;
+  let okSha: string;
+
+  it('builds a signed push: succeeded, steps with exit codes, events in order', async () => {
+    okSha = repo.commit({ '.kiln.yml': PIPELINE_OK, 'README.md': '# app\n' }, 'passing pipeline');
+    const r = await push(okSha);
+    expect(r.status).toBe(202);
+    okBuildId = r.body.buildId;
+    const build = await platform.finalBuild(okBuildId);
+    expect(build.status).toBe('succeeded');
+    expect(build.source.sha).toBe(okSha);
+    expect(build.steps.map((s: { name: string; status: string; exitCode: number }) => [s.name, s.status, s.exitCode])).toEqual([
+      ['build', 'succeeded', 0],
+      ['test', 'succeeded', 0],
+    ]);
+    const events = await platform.call('GET', `/api/builds/${okBuildId}/events`);
+    expect(events.body.items.map((e: { type: string }) => e.type)).toEqual([
+      'BuildRequested',
+      'BuildQueued',
+      'BuildAssigned',
+      'BuildStarted',
+      'PipelineLoaded',
+      'StepStarted',
+      'StepFinished',
+      'StepStarted',
+      'StepFinished',
+      'BuildSucceeded',
+    ]);
+    const seqs = events.body.items.map((e: { seq: number }) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+  });
+
+  it('serves the log in order through history and through SSE, and SSE resumes without gap or duplicate', async () => {
+    const expected = [...Array.from({ length: 50 }, (_, i) => `line ${i + 1}`), 'to stderr', `hello from ${okSha}`];
+    const history = await platform.call('GET', `/api/builds/${okBuildId}/logs?limit=5000`);
+    expect(history.status).toBe(200);
+    expect(history.body.complete).toBe(true);
+    const stepLines = (items: { stream: string; text: string }[]) => items.filter((l) => l.stream !== 'system').map((l) => l.text);
+    expect(stepLines(history.body.items)).toEqual(expected);
+    expect(history.body.items.find((l: { text: string }) => l.text === 'to stderr').stream).toBe('stderr');
+
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const sse = await readSse(`${platform.api}/api/builds/${okBuildId}/logs/stream`, auth);
+    const lines = sse.filter((e) => e.event === 'line').map((e) => JSON.parse(e.data));
+    expect(stepLines(lines)).toEqual(expected);
+    expect(sse[sse.length - 1].event).toBe('end');
+    expect(JSON.parse(sse[sse.length - 1].data).status).toBe('succeeded');
+
+    // reconnect after 20 events with Last-Event-ID: the rest, no gap, no duplicate
+    const first = await readSse(`${platform.api}/api/builds/${okBuildId}/logs/stream`, auth, 20);
+    const rest = await readSse(`${platform.api}/api/builds/${okBuildId}/logs/stream`, { ...auth, 'last-event-id': first[first.length - 1].id! });
+    const joined = [...first, ...rest].filter((e) => e.event === 'line').map((e) => e.id);
+    expect(joined).toEqual(sse.filter((e) => e.event === 'line').map((e) => e.id));
+  });
+
+  it('follows a running build live over SSE', async () => {
+    const sha = repo.commit({ '.kiln.yml': 'steps:\n  - name: slow\n    run: |\n      echo start\n      sleep 1\n      echo done\n' }, 'slow pipeline');
+    const r = await push(sha);
+    const events = await readSse(`${platform.api}/api/builds/${r.body.buildId}/logs/stream`, { authorization: `Bearer ${TOKEN}` });
+    const texts = events.filter((e) => e.event === 'line').map((e) => JSON.parse(e.data).text);
+    expect(texts).toEqual(expect.arrayContaining(['start', 'done']));
+    expect(texts.indexOf('start')).toBeLessThan(texts.indexOf('done'));
+    expect(JSON.parse(events[events.length - 1].data).status).toBe('succeeded');
+  });
+
+  it('a failing step fails the build with its exit code', async () => {
+    const sha = repo.commit({ '.kiln.yml': 'steps:\n  - name: ok\n    run: echo fine\n  - name: broken\n    run: exit 3\n  - name: never\n    run: echo never\n' }, 'failing pipeline');
+    const r = await push(sha);
+    const build = await platform.finalBuild(r.body.buildId);
+    expect(build.status).toBe('failed');
+    expect(build.exitCode).toBe(3);
+    expect(build.reason).toMatch(/broken.*exit code 3/);
+    expect(build.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'failed', 'pending']);
+  });
+
+  it('a broken pipeline file fails the build naming the line', async () => {
+    const sha = repo.commit({ '.kiln.yml': 'steps:\n  - name: a\n    run: echo a\n  - name: b\n    run: [oops\n' }, 'broken yaml');
+    const r = await push(sha);
+    const build = await platform.finalBuild(r.body.buildId);
+    expect(build.status).toBe('failed');
+    expect(build.reason).toMatch(/\.kiln\.yml line \d+/);
+  });
+
+  it('the same delivery twice makes one build', async () => {
+    const before = await buildCount();
+    const delivery = `dup-${Date.now()}`;
+    const a = await push(okSha, delivery);
+    const b = await push(okSha, delivery);
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    expect(b.body.buildId).toBe(a.body.buildId);
+    expect(b.body.duplicate).toBe(true);
+    await platform.finalBuild(a.body.buildId);
+    await platform.eventually(async () => ((await buildCount()) === before + 1 ? true : undefined), 10_000, 'one new build in the list');
+    expect(await buildCount()).toBe(before + 1);
+  });
+
+  it('a bad signature gives 401 and no build', async () => {
+    const before = await buildCount();
+    const r = await push(okSha, undefined, 'wrong-secret');
+    expect(r.status).toBe(401);
+    expect(r.body.error).toBe('unauthorized');
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await buildCount()).toBe(before);
+  });
+
+  it('cancels a running build', async () => {
+    const sha = repo.commit({ '.kiln.yml': 'steps:\n  - name: forever\n    run: echo started; sleep 60\n' }, 'long build');
+    const r = await push(sha);
+    await platform.eventually(async () => ((await platform.call('GET', `/api/builds/${r.body.buildId}`)).body.steps?.[0]?.status === 'running' ? true : undefined));
+    const t0 = Date.now();
+    const c = await platform.call('POST', `/api/builds/${r.body.buildId}/cancel`, {});
+    expect(c.status).toBe(202);
+    const build = await platform.finalBuild(r.body.buildId);
+    expect(build.status).toBe('cancelled');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('after restarting the api with an empty read model, builds read back identically (rebuilt from the streams)', async () => {
+    const list = async () => (await platform.call('GET', `/api/projects/${projectId}/builds?limit=200`)).body;
+    const before = await list();
+    const projectsBefore = (await platform.call('GET', '/api/projects')).body;
+    expect(before.items.length).toBeGreaterThanOrEqual(6);
+    await platform.restart('api', () => dropSchema(platform.env.DATABASE_URL!, platform.namespace));
+    const after = await platform.eventually(async () => {
+      const l = await list();
+      return l.items?.length === before.items.length && l.items.every((b: { status: string }, i: number) => b.status === before.items[i].status) ? l : undefined;
+    }, 30_000, 'read model rebuilt');
+    expect(after).toEqual(before);
+    expect((await platform.call('GET', '/api/projects')).body).toEqual(projectsBefore);
+    expect((await platform.call('GET', `/api/builds/${okBuildId}`)).body.status).toBe('succeeded');
+  });
+
+  it('rejects API calls without the token', async () => {
+    const r = await fetch(`${platform.api}/api/projects`);
+    expect(r.status).toBe(401);
+    const logs = await fetch(`${platform.api}/api/builds/${okBuildId}/logs`);
+    expect(logs.status).toBe(401);
+  });
+});
