@@ -2,7 +2,8 @@ import { Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/c
 import type { Request, Response } from 'express';
 import { InvalidError } from '@kiln/contracts';
 import { decryptSecret, KilnConfig } from '@kiln/config';
-import { CONFIG } from '@kiln/service-kit';
+import { CONFIG, LOGGER } from '@kiln/service-kit';
+import { Logger } from '@kiln/telemetry';
 import { ActiveProject, ProjectDirectory } from '../projects/project-directory';
 import { BuildRequests, PushOutcome } from './build-requests';
 import { verifyGithubSignature } from './github-signature';
@@ -20,6 +21,7 @@ export class WebhooksController {
     private readonly projects: ProjectDirectory,
     private readonly builds: BuildRequests,
     @Inject(CONFIG) private readonly cfg: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
   ) {}
 
   @Post('github')
@@ -36,7 +38,7 @@ export class WebhooksController {
     const repo = repoOfGithub(body);
     const candidates = await this.projects.find((p) => p.provider === 'github' && repoMatchesAny(p.repoUrl, repo));
     if (!candidates.length) return notFound(res, repo);
-    const verified = candidates.filter((p) => verifyGithubSignature(this.secretOf(p), raw, signature));
+    const verified = candidates.filter((p) => { const s = this.secretOf(p); return s !== null && verifyGithubSignature(s, raw, signature); });
     if (!verified.length) {
       return res.status(401).json({ error: 'unauthorized', message: signature ? 'X-Hub-Signature-256 does not match the project secret' : 'missing X-Hub-Signature-256 header' });
     }
@@ -61,7 +63,7 @@ export class WebhooksController {
     const repo = repoOfGitlab(body);
     const candidates = await this.projects.find((p) => p.provider === 'gitlab' && repoMatchesAny(p.repoUrl, repo));
     if (!candidates.length) return notFound(res, repo);
-    const verified = candidates.filter((p) => verifyGitlabToken(this.secretOf(p), token));
+    const verified = candidates.filter((p) => { const s = this.secretOf(p); return s !== null && verifyGitlabToken(s, token); });
     if (!verified.length) {
       return res.status(401).json({ error: 'unauthorized', message: token ? 'X-Gitlab-Token does not match the project secret' : 'missing X-Gitlab-Token header' });
     }
@@ -87,8 +89,14 @@ export class WebhooksController {
     });
   }
 
-  private secretOf(p: ActiveProject): string {
-    return decryptSecret(this.cfg.secretKey, p.webhookSecret);
+  /** The project's webhook secret; null (never matches) when it cannot be decrypted with this key. */
+  private secretOf(p: ActiveProject): string | null {
+    try {
+      return decryptSecret(this.cfg.secretKey, p.webhookSecret);
+    } catch {
+      this.log.error('cannot decrypt the webhook secret of a project (was KILN_SECRET_KEY changed?)', { projectId: p.projectId });
+      return null;
+    }
   }
 }
 

@@ -20,7 +20,8 @@ export type SchedulingAction =
  * - requested builds are queued;
  * - queued builds get a lease, oldest first, round-robin across projects (one busy
  *   project cannot starve another), while their project runs fewer than its limit;
- * - builds whose worker was lost are requeued (the decider bounds attempts).
+ * - builds whose worker is gone (lost, or retired unfinished) are requeued (the decider
+ *   bounds attempts; a build that did finish rejects the requeue).
  */
 export function planScheduling(input: SchedulingInput): SchedulingAction[] {
   const actions: SchedulingAction[] = [];
@@ -31,8 +32,9 @@ export function planScheduling(input: SchedulingInput): SchedulingAction[] {
     if (b.status === 'assigned' || b.status === 'running') {
       active.set(b.projectId, (active.get(b.projectId) ?? 0) + 1);
       const w = b.workerId ? input.workers.get(b.workerId) : undefined;
-      if (w && w.status === 'lost') {
-        actions.push({ kind: 'requeue', buildId: b.buildId, attempt: b.attempt, reason: `worker ${b.workerId} was lost: ${w.reason ?? 'no heartbeat'}` });
+      // a worker gone while its build is unfinished (lost, or retired after an agent error)
+      if (w && (w.status === 'lost' || w.status === 'retired')) {
+        actions.push({ kind: 'requeue', buildId: b.buildId, attempt: b.attempt, reason: `worker ${b.workerId} was ${w.status}: ${w.reason ?? 'no heartbeat'}` });
       }
     }
     if (b.status === 'queued' && !b.cancelRequested) {
@@ -45,19 +47,20 @@ export function planScheduling(input: SchedulingInput): SchedulingAction[] {
     projectId,
     list: list.sort((x, y) => (x.queuedAt ?? '').localeCompare(y.queuedAt ?? '') || x.buildId.localeCompare(y.buildId)),
   }));
-  // round-robin: take the oldest head among projects with capacity, one build at a time
-  for (;;) {
-    let pick: (typeof heads)[number] | null = null;
+  // round-robin: in each round every project with capacity gets its oldest queued build,
+  // projects taken in the order of their oldest waiting build
+  heads.sort((x, y) => (x.list[0].queuedAt ?? '').localeCompare(y.list[0].queuedAt ?? ''));
+  for (let progressed = true; progressed; ) {
+    progressed = false;
     for (const h of heads) {
       if (!h.list.length) continue;
       const limit = input.limits.get(h.projectId) ?? input.defaultLimit;
       if ((active.get(h.projectId) ?? 0) >= limit) continue;
-      if (!pick || (h.list[0].queuedAt ?? '') < (pick.list[0].queuedAt ?? '')) pick = h;
+      const b = h.list.shift()!;
+      active.set(h.projectId, (active.get(h.projectId) ?? 0) + 1);
+      actions.push({ kind: 'lease', build: b });
+      progressed = true;
     }
-    if (!pick) break;
-    const b = pick.list.shift()!;
-    active.set(pick.projectId, (active.get(pick.projectId) ?? 0) + 1);
-    actions.push({ kind: 'lease', build: b });
   }
   return actions;
 }

@@ -1,0 +1,2 @@
+// The demo project's code: one function and its test.
+exports.greet = (name) => `Hello, ${name}!`;
