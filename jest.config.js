@@ -10,4 +10,9 @@ for (const r of roots) {
     if (fs.existsSync(cfg)) projects.push('<rootDir>/' + cfg);
   }
 }
-module.exports = { projects, testTimeout: 60000 };
+module.exports = {
+  projects,
+  testTimeout: 60000,
+  maxWorkers: 2,
+  reporters: ['default', '<rootDir>/tools/jest-totals-reporter.js'],
+};

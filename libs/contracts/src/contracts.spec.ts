@@ -79,7 +79,7 @@ describe('kilnNames', () => {
     expect(n.subjects.leaseRequest).toBe('kiln.pool.lease');
     expect(n.subjects.heartbeat('wrk-docker-7f3a9c')).toBe('kiln.heartbeat.wrk-docker-7f3a9c');
     expect(n.subjects.allHeartbeats).toBe('kiln.heartbeat.*');
-    expect(n.durables).toEqual({ apiProjection: 'kiln_api_projection' });
+    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers' });
     expect(n.buckets).toEqual({ logArchive: 'kiln_log_archive', cache: 'kiln_cache' });
   });
 
@@ -91,7 +91,7 @@ describe('kilnNames', () => {
     expect(n.subjects.build(BUILD)).toBe(`t_lx2k9f3a.build.${BUILD}`);
     expect(n.subjects.allLogs).toBe('t_lx2k9f3a.log.*');
     expect(n.subjects.leaseRequest).toBe('t_lx2k9f3a.pool.lease');
-    expect(n.durables.apiProjection).toBe('t_lx2k9f3a_api_projection');
+    expect(n.durables.apiBuilds).toBe('t_lx2k9f3a_api_builds');
     expect(n.buckets.logArchive).toBe('t_lx2k9f3a_log_archive');
   });
 
