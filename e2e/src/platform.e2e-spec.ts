@@ -78,6 +78,10 @@ describe('Kiln end to end', () => {
     ]);
     const seqs = events.body.items.map((e: { seq: number }) => e.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    // one build is one trace: ingest, scheduler and the agent all joined the same trace
+    const traceIds = new Set(events.body.items.map((e: { meta: { traceparent?: string } }) => e.meta.traceparent?.split('-')[1]));
+    expect(traceIds.size).toBe(1);
+    expect([...traceIds][0]).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it('serves the log in order through history and through SSE, and SSE resumes without gap or duplicate', async () => {

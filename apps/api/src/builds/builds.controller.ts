@@ -7,6 +7,7 @@ import { AGGREGATES, NAMES } from '@kiln/service-kit';
 import { BuildRow } from '../read-model/entities';
 import { READ_DB } from '../read-model/read-db';
 import { validate } from '../validation';
+import { inSpan } from '@kiln/telemetry';
 import { buildView } from './build-view';
 
 const TriggerBuild = z.object({
@@ -68,9 +69,10 @@ export class BuildsController {
     const input = validate(TriggerBuild, body);
     const project = await this.store.load(this.aggs.project, this.names.subjects.project(projectId));
     if (project.state.status !== 'active') throw new NotFoundError(`project ${projectId} not found`);
+    const repoUrl = project.state.repoUrl;
     const buildId = newId();
     const ref = input.ref.startsWith('refs/') ? input.ref : `refs/heads/${input.ref}`;
-    await createAggregate(
+    await inSpan('api.trigger', { 'kiln.build.id': buildId, 'kiln.project.id': projectId }, () => createAggregate(
       this.store,
       this.aggs.build,
       this.names.subjects.build(buildId),
@@ -82,7 +84,7 @@ export class BuildsController {
           trigger: 'manual',
           deliveryId: null,
           source: {
-            repoUrl: project.state.repoUrl,
+            repoUrl,
             ref,
             sha: input.sha ?? null,
             branch: ref.startsWith('refs/heads/') ? ref.slice(11) : null,
@@ -93,7 +95,7 @@ export class BuildsController {
         },
       },
       { correlationId: buildId },
-    );
+    ));
     return { buildId };
   }
 

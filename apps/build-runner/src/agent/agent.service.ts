@@ -5,7 +5,7 @@ import { AGENT_PROTOCOL_VERSION, IllegalStateError, KilnNames, LeaseJob } from '
 import { KilnConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
-import { Logger } from '@kiln/telemetry';
+import { inSpan, Logger } from '@kiln/telemetry';
 import { HeartbeatSender } from './heartbeat';
 import { JobRunner } from './job-runner';
 import { warmUp } from './warm-up';
@@ -64,7 +64,10 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
       onMessage: (m) => {
         const e = this.aggs.worker.codec.decode(m.data, m.seq, m.subject);
         if (e.type === 'WorkerLeased' && !this.job) {
-          this.job = this.runJob(e.data.job);
+          const job = e.data.job;
+          this.job = inSpan('agent.build', { 'kiln.build.id': job.buildId, 'kiln.worker.id': this.workerId, 'kiln.attempt': job.attempt }, () => this.runJob(job), {
+            parent: e.meta.traceparent,
+          });
         } else if ((e.type === 'WorkerLost' || e.type === 'WorkerRetired') && !this.exiting) {
           this.log.warn('worker ended by the pool; stopping', { event: e.type });
           void this.exit(0);

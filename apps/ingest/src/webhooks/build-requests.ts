@@ -3,7 +3,7 @@ import { buildIdForDelivery, KilnNames } from '@kiln/contracts';
 import { refTriggers } from '@kiln/domain';
 import { Aggregates, createAggregate, EventStore } from '@kiln/event-store';
 import { AGGREGATES, LOGGER, NAMES } from '@kiln/service-kit';
-import { Logger } from '@kiln/telemetry';
+import { inSpan, Logger } from '@kiln/telemetry';
 import { ActiveProject } from '../projects/project-directory';
 import { PushEvent } from './push-event';
 
@@ -27,7 +27,8 @@ export class BuildRequests {
       return { kind: 'ignored', projectId: project.projectId, reason: `${push.ref} does not match the project's branches` };
     }
     const buildId = buildIdForDelivery(push.provider, deliveryId, project.projectId);
-    const { created } = await createAggregate(
+    // the build's trace starts here; every service that works on it joins this trace
+    const { created } = await inSpan('ingest.push', { 'kiln.build.id': buildId, 'kiln.project.id': project.projectId, 'vcs.ref.head.revision': push.sha }, () => createAggregate(
       this.store,
       this.aggs.build,
       this.names.subjects.build(buildId),
@@ -50,7 +51,7 @@ export class BuildRequests {
         },
       },
       { correlationId: buildId, causationId: `${push.provider}:${deliveryId}`, commandId: `delivery:${push.provider}:${deliveryId}:${project.projectId}` },
-    );
+    ));
     this.log.info(created ? 'build requested' : 'duplicate delivery; no new build', { buildId, projectId: project.projectId, deliveryId, sha: push.sha });
     return { kind: 'requested', buildId, projectId: project.projectId, duplicate: !created };
   }

@@ -13,7 +13,7 @@ import { KilnConfig } from '@kiln/config';
 import { Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
-import { Logger } from '@kiln/telemetry';
+import { inSpan, Logger } from '@kiln/telemetry';
 import { WorkerDriver } from '../drivers/driver';
 import { chooseWorker, planPool } from './pool-policy';
 
@@ -75,7 +75,13 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       queue: `${this.names.namespace}-pool-manager`,
       callback: (err, msg) => {
         if (err) return;
-        void this.onLeaseRequest(msg.data).then((reply) => msg.respond(json.encode(reply)));
+        const parent = msg.headers?.get('traceparent') || undefined;
+        void inSpan('pool.lease', {}, () => this.onLeaseRequest(msg.data), { parent })
+          .catch((e): LeaseReply => {
+            this.log.error('lease request failed', { err: e as Error });
+            return { ok: false, reason: (e as Error).message };
+          })
+          .then((reply) => msg.respond(json.encode(reply)));
       },
     });
     this.sweepTimer = setInterval(() => void this.sweep(), this.cfg.heartbeatMs);

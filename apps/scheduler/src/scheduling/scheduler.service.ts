@@ -1,11 +1,11 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { NatsConnection, JSONCodec } from 'nats';
+import { NatsConnection, JSONCodec, headers } from 'nats';
 import { BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplySchema, ProjectEvent, WorkerEvent } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
 import { Build, BuildCommand, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
-import { Logger } from '@kiln/telemetry';
+import { currentTraceparent, inSpan, Logger } from '@kiln/telemetry';
 import { planScheduling, SchedulingAction } from './queue-policy';
 
 const json = JSONCodec();
@@ -101,8 +101,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  /** Carries out one action; false when a lease could not be had. */
-  private async act(a: SchedulingAction): Promise<boolean> {
+  /** Carries out one action inside the build's trace; false when a lease could not be had. */
+  private act(a: SchedulingAction): Promise<boolean> {
+    const buildId = a.kind === 'lease' ? a.build.buildId : a.buildId;
+    return inSpan(`scheduler.${a.kind}`, { 'kiln.build.id': buildId }, () => this.actNow(a), { parent: this.builds.traces.get(buildId) });
+  }
+
+  private async actNow(a: SchedulingAction): Promise<boolean> {
     const now = new Date().toISOString();
     try {
       switch (a.kind) {
@@ -137,7 +142,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     this.inFlight.add(key);
     try {
       const job = { buildId: b.buildId, projectId: b.projectId, attempt: b.attempt, source: b.source };
-      const msg = await this.nc.request(this.names.subjects.leaseRequest, json.encode({ job }), { timeout: 5000 });
+      const h = headers();
+      const tp = currentTraceparent();
+      if (tp) h.set('traceparent', tp);
+      const msg = await this.nc.request(this.names.subjects.leaseRequest, json.encode({ job }), { timeout: 5000, headers: h });
       const reply: LeaseReply = LeaseReplySchema.parse(json.decode(msg.data));
       if (!reply.ok) {
         this.log.debug('no worker for build yet', { buildId: b.buildId, reason: reply.reason });

@@ -10,6 +10,8 @@ import { follow, Following } from './follow';
  */
 export class AggregateView<S, C, E extends { type: string; data: unknown }> {
   readonly states = new Map<string, S>();
+  /** Trace context of each aggregate's first event: work on it joins that trace. */
+  readonly traces = new Map<string, string>();
   /** Last stream sequence applied. */
   lastSeq = 0;
   private following: Following | null = null;
@@ -38,6 +40,7 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
         const id = idFromSubject(m.subject);
         const state = this.agg.decider.evolve(this.states.get(id) ?? this.agg.decider.initialState(), event);
         this.states.set(id, state);
+        if (!this.traces.has(id) && event.meta.traceparent) this.traces.set(id, event.meta.traceparent);
         this.lastSeq = m.seq;
         this.hooks.onEvent?.(id, state, event, live);
         for (const w of [...this.waiters]) w();

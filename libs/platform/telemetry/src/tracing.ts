@@ -12,10 +12,13 @@ let sdk: NodeSDK | null = null;
 export function startTelemetry(serviceName: string): void {
   if (sdk) return;
   process.env.OTEL_SERVICE_NAME ??= serviceName;
-  process.env.OTEL_TRACES_EXPORTER ??= 'none';
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
-  sdk = new NodeSDK({ serviceName });
+  const exporting = !!process.env.OTEL_TRACES_EXPORTER && process.env.OTEL_TRACES_EXPORTER !== 'none';
+  // Without an exporter, spans still get real ids (they appear in logs and in NATS
+  // headers, so one build stays one trace) but go nowhere.
+  const quiet = { onStart: () => undefined, onEnd: () => undefined, forceFlush: async () => undefined, shutdown: async () => undefined };
+  sdk = new NodeSDK(exporting ? { serviceName } : { serviceName, spanProcessors: [quiet] });
   sdk.start();
 }
 
