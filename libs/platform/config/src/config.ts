@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 /**
  * Every configuration key Kiln reads, defined once with its default and meaning.
  * Services call `loadConfig()`; a malformed value is a fatal misconfiguration: the
@@ -109,7 +112,7 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     publicUrl: str(env, ConfigKeys.publicUrl, `http://127.0.0.1:${apiPort}`),
     poolMinWarm: int(env, ConfigKeys.poolMinWarm, 2, 0),
     poolMaxWorkers: int(env, ConfigKeys.poolMaxWorkers, 12, 1),
-    workRoot: str(env, ConfigKeys.workRoot, require('node:path').join(require('node:os').tmpdir(), 'kiln-workers')),
+    workRoot: str(env, ConfigKeys.workRoot, join(tmpdir(), 'kiln-workers')),
     projectConcurrency: int(env, ConfigKeys.projectConcurrency, 6, 1),
     heartbeatMs: int(env, ConfigKeys.heartbeatMs, 5000, 100),
     heartbeatMisses: int(env, ConfigKeys.heartbeatMisses, 3, 1),

@@ -1,5 +1,10 @@
 /// <reference types="jest" />
-import { Decider } from '@kiln/domain';
+/** The shape of a decider (declared here so tests of the domain can use this helper without a cycle). */
+interface Decider<S, C, E> {
+  initialState(): S;
+  decide(command: C, state: S): E[];
+  evolve(state: S, event: E): S;
+}
 
 /**
  * Given/when/then for deciders:
