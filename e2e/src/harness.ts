@@ -71,6 +71,8 @@ export class Platform {
     rmSync(this.tmp, { recursive: true, force: true });
   }
 
+  // test code reads API answers loosely; the API's own types are asserted by the tests
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
     const r = await fetch(this.api + path, {
       method,
@@ -98,6 +100,7 @@ export class Platform {
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async finalBuild(buildId: string, timeoutMs = 30_000): Promise<any> {
     return this.eventually(
       async () => {

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { connect, JSONCodec, StorageType } from 'nats';
+import { connect, StorageType } from 'nats';
 import { kilnNames } from '@kiln/contracts';
 import { dropSchema } from '@kiln/persistence';
 import { deleteStreams } from '@kiln/event-store';
@@ -64,7 +64,7 @@ async function jetStreamRate(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  console.log(`Kiln benchmark — ${new Date().toISOString()} — node ${process.version}, ${require('node:os').cpus().length} cores`);
+  console.log(`Kiln benchmark — ${new Date().toISOString()} — node ${process.version}, ${cpus().length} cores`);
   const rtt = await natsRoundTrip();
   console.log(row('NATS request/reply round trip (floor)', summary(rtt)));
   const rate = await jetStreamRate();
@@ -92,7 +92,8 @@ async function main(): Promise<void> {
   const platform = await startPlatform({ env });
   console.log(`${'platform start (5 services ready)'.padEnd(44)} ${Math.round(performance.now() - t0)} ms`);
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const call = async (path: string, init?: RequestInit) => (await fetch(api + path, { headers, ...init })).json() as Promise<any>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely read API answers
+    const call = async (path: string, init?: RequestInit) => (await fetch(api + path, { headers, ...init })).json() as Promise<any>;
   try {
     const repo = new GitFixture(tmp, 'bench');
     const secret = 'bench-secret-123';
@@ -114,13 +115,13 @@ async function main(): Promise<void> {
       const push = githubPush({ repoUrl: repo.bare, fullName: 'bench/app', sha, secret });
       const r = await fetch(`${api}/webhooks/github`, { method: 'POST', headers: push.headers, body: push.body });
       const { buildId } = (await r.json()) as { buildId: string };
-      let events: { type: string; data: any }[] = [];
+      let events: { type: string; data: Record<string, string> }[] = [];
       for (let k = 0; k < 400; k++) {
         events = (await call(`/api/builds/${buildId}/events`)).items;
         if (events.some((e) => /BuildSucceeded|BuildFailed/.test(e.type))) break;
         await new Promise((res) => setTimeout(res, 25));
       }
-      const at = (type: string, field: string) => Date.parse(events.find((e) => e.type === type)?.data[field]);
+      const at = (type: string, field: string) => Date.parse(events.find((e) => e.type === type)?.data[field] ?? "");
       const accepted = at('BuildRequested', 'requestedAt');
       dispatch.push(at('BuildStarted', 'startedAt') - accepted);
       firstStep.push(at('StepStarted', 'startedAt') - accepted);
