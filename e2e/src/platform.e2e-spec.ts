@@ -172,13 +172,18 @@ describe('Kiln end to end', () => {
 
   it('after restarting the api with an empty read model, builds read back identically (rebuilt from the streams)', async () => {
     const list = async () => (await platform.call('GET', `/api/projects/${projectId}/builds?limit=200`)).body;
-    const before = await list();
+    const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+    // the read model is eventually consistent: wait until it has caught up with every build's end
+    const before = await platform.eventually(async () => {
+      const l = await list();
+      return l.items.every((b: { status: string }) => FINAL.includes(b.status)) ? l : undefined;
+    }, 30_000, 'read model to settle');
     const projectsBefore = (await platform.call('GET', '/api/projects')).body;
     expect(before.items.length).toBeGreaterThanOrEqual(6);
     await platform.restart('api', () => dropSchema(platform.env.DATABASE_URL!, platform.namespace));
     const after = await platform.eventually(async () => {
       const l = await list();
-      return l.items?.length === before.items.length && l.items.every((b: { status: string }, i: number) => b.status === before.items[i].status) ? l : undefined;
+      return JSON.stringify(l) === JSON.stringify(before) ? l : undefined;
     }, 30_000, 'read model rebuilt');
     expect(after).toEqual(before);
     expect((await platform.call('GET', '/api/projects')).body).toEqual(projectsBefore);
