@@ -48,6 +48,8 @@ export interface KilnNames {
   readonly buckets: {
     readonly logArchive: string;
     readonly cache: string;
+    /** KV bucket holding the pool-manager leader's lease (one replica provisions). */
+    readonly poolLeader: string;
   };
 }
 
@@ -91,6 +93,7 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
     buckets: {
       logArchive: `${ns}_log_archive`,
       cache: `${ns}_cache`,
+      poolLeader: `${ns}_pool_leader`,
     },
   };
 }

@@ -47,15 +47,16 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   async onApplicationBootstrap(): Promise<void> {
     const now = () => new Date().toISOString();
     await this.store.handle(this.aggs.worker, this.subject, { type: 'ConnectWorker', hostname: hostname(), pid: process.pid, protocolVersion: AGENT_PROTOCOL_VERSION, now: now() }, this.cause());
+    // heartbeats start at once: a long warm-up must not look like a lost worker
+    await this.heartbeat.start();
     let checks: string[];
     try {
-      checks = await warmUp(this.cfg.workRoot);
+      checks = await warmUp(this.cfg.workRoot, this.cfg.poolWarmupCommand, this.cfg.poolWarmupTimeoutMs);
     } catch (e) {
       this.log.error('warm-up failed; retiring', { reason: (e as Error).message });
       await this.retire(`warm-up failed: ${(e as Error).message}`);
       return;
     }
-    await this.heartbeat.start();
     await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
     this.log.info('worker warm', { checks });
     this.watch = await follow(this.store.js, this.store.jsm, {
@@ -84,7 +85,14 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     try {
       const outcome = await new JobRunner(this.store, this.aggs, this.names, this.workerId, job, this.cfg.workRoot, log).run();
       log.info('build done', { outcome });
-      await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : `ephemeral: build ${outcome}`);
+      if (this.cfg.poolEphemeral || outcome === 'rejected') {
+        await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : `ephemeral: build ${outcome}`);
+      } else {
+        // a reusable worker goes back to the pool, warm, for the next lease
+        await this.store.handle(this.aggs.worker, this.subject, { type: 'ReleaseWorker', buildId: job.buildId, now: new Date().toISOString() }, this.cause());
+        this.heartbeat.buildId = null;
+        this.job = null;
+      }
     } catch (e) {
       log.error('build crashed', { err: e as Error });
       await this.retire(`agent error: ${(e as Error).message}`);

@@ -142,3 +142,28 @@ describe('planPool', () => {
     expect(plan(gone, { minWarm: 2, maxWorkers: 3 })).toBe(2);
   });
 });
+
+describe('planPool scale-down of idle workers past their TTL', () => {
+  const t = (s: number) => Date.parse(at(s));
+  it('retires idle warm workers idle longer than the TTL, oldest first, never below minWarm', () => {
+    const workers = [warm('old1', 10), warm('old2', 20), warm('fresh', 590), leased('busy')];
+    const plan = planPool({ workers, minWarm: 1, maxWorkers: 12, waiting: 0, now: t(600), idleTtlMs: 300_000 });
+    expect(plan.provision).toBe(0);
+    expect(plan.retire).toEqual(['old1', 'old2']);
+  });
+  it('keeps minWarm even when all are past the TTL, and says when the next one expires', () => {
+    const workers = [warm('a', 10), warm('b', 20), warm('c', 400)];
+    const plan = planPool({ workers, minWarm: 2, maxWorkers: 12, waiting: 0, now: t(500), idleTtlMs: 300_000 });
+    expect(plan.retire).toEqual(['a']);
+    const later = planPool({ workers: [warm('b', 20), warm('c', 400), warm('d', 450)], minWarm: 2, maxWorkers: 12, waiting: 0, now: t(330), idleTtlMs: 300_000 });
+    expect(later.retire).toEqual(['b']);
+    const none = planPool({ workers: [warm('c', 400), warm('d', 450), warm('e', 460)], minWarm: 2, maxWorkers: 12, waiting: 0, now: t(500), idleTtlMs: 300_000 });
+    expect(none.retire).toEqual([]);
+    expect(none.nextExpiry).toBe(t(400) + 300_000);
+  });
+  it('does not retire idle workers that queued builds are about to need', () => {
+    const workers = [warm('a', 10), warm('b', 20), warm('c', 30)];
+    const plan = planPool({ workers, minWarm: 1, maxWorkers: 12, waiting: 2, now: t(900), idleTtlMs: 300_000 });
+    expect(plan.retire).toEqual([]);
+  });
+});

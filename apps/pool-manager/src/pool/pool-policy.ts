@@ -24,21 +24,48 @@ export function chooseWorker(workers: Iterable<W>, job: LeaseJob): { worker: W; 
 export interface PoolTarget {
   /** Workers to provision now. */
   provision: number;
+  /** Idle workers to retire now (idle past the TTL, above `minWarm`), oldest idle first. */
+  retire: string[];
+  /** When the next idle worker passes its TTL (epoch ms), or null: the caller sets one timer. */
+  nextExpiry: number | null;
 }
 
 /**
- * How many workers to start: enough that `minWarm` stand idle (warm, or on their way to
- * warm) however many are busy, plus one per build waiting for a worker, never more than
- * `maxWorkers` alive in all.
+ * How many workers to start or stop: enough that `minWarm` stand idle (warm, or on their
+ * way to warm) however many are busy, plus one per queued build that no worker holds yet,
+ * never more than `maxWorkers` alive; idle warm workers beyond `minWarm` retire once they
+ * have been idle for `idleTtlMs`.
  */
-export function planPool(input: { workers: Iterable<W>; minWarm: number; maxWorkers: number; waiting: number }): PoolTarget {
+export function planPool(input: {
+  workers: Iterable<W>;
+  minWarm: number;
+  maxWorkers: number;
+  /** Queued builds waiting for a worker. */
+  waiting: number;
+  now?: number;
+  idleTtlMs?: number;
+}): PoolTarget {
   let alive = 0;
   let idleOrStarting = 0;
+  const idleWarm: W[] = [];
   for (const w of input.workers) {
     if (w.status === 'retired' || w.status === 'lost') continue;
     alive++;
     if (w.status !== 'leased') idleOrStarting++;
+    if (w.status === 'warm') idleWarm.push(w);
   }
   const wanted = Math.max(0, input.minWarm + input.waiting - idleOrStarting);
-  return { provision: Math.max(0, Math.min(wanted, input.maxWorkers - alive)) };
+  const provision = Math.max(0, Math.min(wanted, input.maxWorkers - alive));
+  const retire: string[] = [];
+  let nextExpiry: number | null = null;
+  if (input.idleTtlMs !== undefined && input.now !== undefined && provision === 0) {
+    const surplus = idleOrStarting - input.minWarm - input.waiting;
+    idleWarm.sort((a, b) => (a.warmAt ?? '').localeCompare(b.warmAt ?? ''));
+    for (const w of idleWarm) {
+      const expires = Date.parse(w.warmAt ?? '') + input.idleTtlMs;
+      if (retire.length < surplus && expires <= input.now) retire.push(w.workerId);
+      else if (retire.length < surplus && (nextExpiry === null || expires < nextExpiry)) nextExpiry = expires;
+    }
+  }
+  return { provision, retire, nextExpiry };
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { JSONCodec, NatsConnection, Subscription } from 'nats';
 import {
+  BuildEvent,
   HeartbeatSchema,
   IllegalStateError,
   KilnNames,
@@ -10,12 +11,13 @@ import {
   WorkerEvent,
 } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
-import { Worker, WorkerCommand } from '@kiln/domain';
+import { Build, BuildCommand, isFinal, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { WorkerDriver } from '../drivers/driver';
 import { chooseWorker, planPool } from './pool-policy';
+import { Leadership } from './leadership';
 
 export const WORKER_DRIVER = Symbol('WORKER_DRIVER');
 const json = JSONCodec();
@@ -29,9 +31,11 @@ type W = Exclude<Worker, { status: 'none' }>;
 @Injectable()
 export class PoolService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly view: AggregateView<Worker, WorkerCommand, WorkerEvent>;
+  /** Unfinished builds: the queue depth drives scale-up. */
+  private readonly builds: AggregateView<Build, BuildCommand, BuildEvent>;
   private readonly lastSeen = new Map<string, number>();
-  /** Builds that asked for a worker and got none yet (drives scale-up). */
-  private readonly waiting = new Set<string>();
+  private readonly leadership: Leadership;
+  private idleTimer: NodeJS.Timeout | null = null;
   private leaseSub: Subscription | null = null;
   private hbSub: Subscription | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -54,7 +58,14 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     this.view = new AggregateView(store, aggs.worker, names.subjects.allWorkers, {
       onEvent: (_id, _s, _e, live) => live && this.kick(),
       onError: (e) => this.log.error('skipped malformed worker event', { reason: (e as Error).message }),
+      evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
+    this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
+      onEvent: (_id, b, _e, live) => live && (b.status === 'requested' || b.status === 'queued') && this.kick(),
+      onError: (e) => this.log.error('skipped malformed build event', { reason: (e as Error).message }),
+      evict: (b) => isFinal(b),
+    });
+    this.leadership = new Leadership(nc, names.buckets.poolLeader, newId(), Math.max(3000, cfg.heartbeatMs * 2), log, () => this.kick());
     readiness.register('pool', () => {
       if (!this.live) throw new Error('replaying workers stream');
     });
@@ -69,7 +80,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
         if (hb.success) this.lastSeen.set(hb.data.workerId, Date.now());
       },
     });
-    await this.view.start();
+    await Promise.all([this.view.start(), this.builds.start()]);
+    await this.leadership.start();
     // replicas share lease requests through a queue group
     this.leaseSub = this.nc.subscribe(this.names.subjects.leaseRequest, {
       queue: `${this.names.namespace}-pool-manager`,
@@ -93,10 +105,12 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    await this.leadership.stop();
     this.leaseSub?.unsubscribe();
     this.hbSub?.unsubscribe();
     await this.reconciling;
-    await this.view.stop();
+    await Promise.all([this.view.stop(), this.builds.stop()]);
     // this pool's agents stop with it; their workers are retired (a leased one's build is requeued by the scheduler when it is marked lost)
     const mine = [...this.workers()].filter((w) => w.status !== 'retired' && w.status !== 'lost');
     await this.driver.stopAll();
@@ -116,7 +130,6 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       if (!choice) break;
       try {
         await this.command(choice.worker.workerId, { type: 'LeaseWorker', job, allowCold: choice.cold, now: new Date().toISOString() }, job.buildId, true);
-        this.waiting.delete(job.buildId);
         this.log.info('worker leased', { workerId: choice.worker.workerId, buildId: job.buildId, attempt: job.attempt, cold: choice.cold });
         this.kick();
         return { ok: true, workerId: choice.worker.workerId };
@@ -126,7 +139,6 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
         await this.view.sync(500);
       }
     }
-    this.waiting.add(job.buildId);
     this.kick();
     return { ok: false, reason: 'no warm worker available' };
   }
@@ -151,11 +163,41 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     })();
   }
 
+  /** Queued builds that no leased worker holds yet. */
+  private waitingBuilds(): number {
+    const held = new Set<string>();
+    for (const w of this.workers()) if (w.status === 'leased' && w.job) held.add(w.job.buildId);
+    let n = 0;
+    for (const b of this.builds.states.values()) {
+      if ((b.status === 'requested' || b.status === 'queued') && !b.cancelRequested && !held.has(b.buildId)) n++;
+    }
+    return n;
+  }
+
   private async reconcile(): Promise<void> {
-    const { provision } = planPool({ workers: this.workers(), minWarm: this.cfg.poolMinWarm, maxWorkers: this.cfg.poolMaxWorkers, waiting: this.waiting.size });
-    // a waiting build is covered by the worker we start for it
-    for (const id of [...this.waiting].slice(0, provision)) this.waiting.delete(id);
-    await Promise.all(Array.from({ length: provision }, () => this.provision()));
+    if (!this.leadership.isLeader) return;
+    const now = Date.now();
+    const plan = planPool({
+      workers: this.workers(),
+      minWarm: this.cfg.poolMinWarm,
+      maxWorkers: this.cfg.poolMaxWorkers,
+      waiting: this.waitingBuilds(),
+      now,
+      idleTtlMs: this.cfg.poolIdleTtlMs,
+    });
+    await Promise.all(Array.from({ length: plan.provision }, () => this.provision()));
+    for (const workerId of plan.retire) {
+      this.log.info('retiring idle worker', { workerId, idleTtlMs: this.cfg.poolIdleTtlMs });
+      await this.command(workerId, { type: 'RetireWorker', reason: `idle for more than ${Math.round(this.cfg.poolIdleTtlMs / 1000)} s`, now: new Date().toISOString() });
+      await this.driver.stop(workerId);
+    }
+    // one timer for the next idle expiry (not a polling loop)
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (plan.nextExpiry !== null) {
+      this.idleTimer = setTimeout(() => this.kick(), Math.max(0, plan.nextExpiry - now) + 10);
+      this.idleTimer.unref();
+    }
   }
 
   private async provision(): Promise<void> {
@@ -168,6 +210,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** Marks workers lost whose heartbeats stopped (or that never connected). */
   private async sweep(): Promise<void> {
+    if (!this.leadership.isLeader) return;
     const now = Date.now();
     const limit = this.cfg.heartbeatMs * this.cfg.heartbeatMisses;
     for (const w of this.workers()) {

@@ -56,7 +56,11 @@ function plan(input: { builds: B[]; limits?: Record<string, number>; defaultLimi
     builds: input.builds,
     limits: new Map(Object.entries(input.limits ?? {})),
     defaultLimit: input.defaultLimit ?? 6,
-    workers: new Map(Object.entries(input.workers ?? {})),
+    // the scheduler's view: a worker is "gone" once retired or lost
+    workerGone: (id) => {
+      const w = input.workers?.[id];
+      return w && w.status !== 'none' && (w.status === 'retired' || w.status === 'lost') ? { status: w.status, reason: w.reason } : null;
+    },
   });
 }
 

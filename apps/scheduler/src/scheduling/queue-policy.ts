@@ -1,4 +1,4 @@
-import type { Build, Worker } from '@kiln/domain';
+import type { Build } from '@kiln/domain';
 
 type B = Exclude<Build, { status: 'none' }>;
 
@@ -7,7 +7,8 @@ export interface SchedulingInput {
   /** Per-project concurrency limits (missing: the default). */
   limits: ReadonlyMap<string, number>;
   defaultLimit: number;
-  workers: ReadonlyMap<string, Worker>;
+  /** Whether a worker is gone (retired or lost), with the reason; null while it lives. */
+  workerGone: (workerId: string) => { status: 'retired' | 'lost'; reason: string | null } | null;
 }
 
 export type SchedulingAction =
@@ -31,9 +32,9 @@ export function planScheduling(input: SchedulingInput): SchedulingAction[] {
     if (b.status === 'requested') actions.push({ kind: 'queue', buildId: b.buildId });
     if (b.status === 'assigned' || b.status === 'running') {
       active.set(b.projectId, (active.get(b.projectId) ?? 0) + 1);
-      const w = b.workerId ? input.workers.get(b.workerId) : undefined;
+      const w = b.workerId ? input.workerGone(b.workerId) : null;
       // a worker gone while its build is unfinished (lost, or retired after an agent error)
-      if (w && (w.status === 'lost' || w.status === 'retired')) {
+      if (w) {
         actions.push({ kind: 'requeue', buildId: b.buildId, attempt: b.attempt, reason: `worker ${b.workerId} was ${w.status}: ${w.reason ?? 'no heartbeat'}` });
       }
     }

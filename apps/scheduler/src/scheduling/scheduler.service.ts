@@ -2,13 +2,25 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { NatsConnection, JSONCodec, headers } from 'nats';
 import { BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplySchema, ProjectEvent, WorkerEvent } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
-import { Build, BuildCommand, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
+import { Build, BuildCommand, isFinal, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { currentTraceparent, inSpan, Logger } from '@kiln/telemetry';
 import { planScheduling, SchedulingAction } from './queue-policy';
 
 const json = JSONCodec();
+
+/** A Map that forgets its oldest entries past `max`. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+  remember(k: K, v: V): void {
+    this.delete(k);
+    this.set(k, v);
+    if (this.size > this.max) this.delete(this.keys().next().value as K);
+  }
+}
 
 /**
  * The scheduler: keeps every build, worker and project in views read from the streams,
@@ -25,6 +37,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private running = false;
   private dirty = false;
   private stopping = false;
+  /** Workers that are gone (retired or lost), kept after their state is evicted. */
+  private readonly gone = new BoundedMap<string, { status: 'retired' | 'lost'; reason: string | null }>(100_000);
   /** Lease requests in flight, by `<buildId>:<attempt>`. */
   private readonly inFlight = new Set<string>();
   private readonly log: Logger;
@@ -43,8 +57,15 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       if (live) this.kick();
     };
     const onError = (e: unknown) => this.log.error('skipped malformed event', { reason: (e as Error).message });
-    this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, { onEvent, onError });
-    this.workers = new AggregateView(store, aggs.worker, names.subjects.allWorkers, { onEvent, onError });
+    this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, { onEvent, onError, evict: (b) => isFinal(b) });
+    this.workers = new AggregateView(store, aggs.worker, names.subjects.allWorkers, {
+      onEvent: (id, w, e, live) => {
+        if (w.status === 'retired' || w.status === 'lost') this.gone.remember(id, { status: w.status, reason: w.reason });
+        onEvent(id, w, e, live);
+      },
+      onError,
+      evict: (w) => w.status === 'retired' || w.status === 'lost',
+    });
     this.projects = new AggregateView(store, aggs.project, names.subjects.allProjects, { onError });
     readiness.register('views', () => {
       if (!this.live) throw new Error('replaying streams');
@@ -91,7 +112,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     const limits = new Map<string, number>();
     for (const p of this.projects.states.values()) if (p.status === 'active') limits.set(p.projectId, p.concurrency);
     const builds = [...this.builds.states.values()].filter((b): b is Exclude<Build, { status: 'none' }> => b.status !== 'none');
-    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workers: this.workers.states });
+    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workerGone: (id) => this.gone.get(id) ?? null });
     // queue and requeue first (cheap, independent), then leases in policy order
     await Promise.all(actions.filter((a) => a.kind !== 'lease').map((a) => this.act(a)));
     for (const a of actions) {

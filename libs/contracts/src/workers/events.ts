@@ -43,6 +43,13 @@ export const WorkerLeasedV1 = defineEvent(
   z.object({ workerId: id, job: LeaseJobSchema, leasedAt: iso }),
 );
 
+/** A reusable (non-ephemeral) worker finished its build and is warm and idle again. */
+export const WorkerReleasedV1 = defineEvent(
+  'WorkerReleased',
+  1,
+  z.object({ workerId: id, buildId: id, releasedAt: iso }),
+);
+
 export const WorkerRetiredV1 = defineEvent(
   'WorkerRetired',
   1,
@@ -60,6 +67,7 @@ export const WorkerEventDefinitions = [
   WorkerConnectedV1,
   WorkerWarmV1,
   WorkerLeasedV1,
+  WorkerReleasedV1,
   WorkerRetiredV1,
   WorkerLostV1,
 ] as const;

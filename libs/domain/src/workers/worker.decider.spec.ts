@@ -215,3 +215,29 @@ describe('worker decider', () => {
     });
   });
 });
+
+describe('ReleaseWorker (a reusable worker goes back to the pool)', () => {
+  const job = {
+    buildId: 'b-rel',
+    projectId: 'p',
+    attempt: 1,
+    source: { repoUrl: '/r', ref: 'refs/heads/main', sha: null, branch: 'main', author: null, message: null },
+  };
+  const history: WorkerEvent[] = [
+    { type: 'WorkerProvisioning', data: { workerId: 'w-rel', driver: 'process', provisionedAt: '2026-01-01T00:00:00.000Z' } },
+    { type: 'WorkerConnected', data: { workerId: 'w-rel', hostname: 'h', pid: 1, protocolVersion: 1, connectedAt: '2026-01-01T00:00:01.000Z' } },
+    { type: 'WorkerWarm', data: { workerId: 'w-rel', warmAt: '2026-01-01T00:00:02.000Z', checks: [] } },
+    { type: 'WorkerLeased', data: { workerId: 'w-rel', job, leasedAt: '2026-01-01T00:00:03.000Z' } },
+  ];
+  it('releases the build it holds: warm again, idle since the release', () => {
+    given(workerDecider, history)
+      .when({ type: 'ReleaseWorker', buildId: 'b-rel', now: '2026-01-01T00:01:00.000Z' })
+      .then([{ type: 'WorkerReleased', data: { workerId: 'w-rel', buildId: 'b-rel', releasedAt: '2026-01-01T00:01:00.000Z' } }]);
+    const after = [...history, { type: 'WorkerReleased', data: { workerId: 'w-rel', buildId: 'b-rel', releasedAt: '2026-01-01T00:01:00.000Z' } } as WorkerEvent];
+    const state = given(workerDecider, after).state;
+    expect(state).toMatchObject({ status: 'warm', job: null, warmAt: '2026-01-01T00:01:00.000Z' });
+  });
+  it('refuses to release a build it does not hold', () => {
+    given(workerDecider, history).when({ type: 'ReleaseWorker', buildId: 'other', now: 't' }).thenThrows(IllegalStateError, /does not hold/);
+  });
+});

@@ -20,6 +20,7 @@ export type WorkerCommand =
   | { type: 'ConnectWorker'; hostname: string; pid: number; protocolVersion: number; now: string }
   | { type: 'MarkWarm'; checks: string[]; now: string }
   | { type: 'LeaseWorker'; job: LeaseJob; allowCold: boolean; now: string }
+  | { type: 'ReleaseWorker'; buildId: string; now: string }
   | { type: 'RetireWorker'; reason: string; now: string }
   | { type: 'MarkLost'; reason: string; now: string };
 
@@ -64,6 +65,13 @@ function decide(command: WorkerCommand, state: Worker): WorkerEvent[] {
       }
       return [{ type: 'WorkerLeased', data: { workerId: w.workerId, job: command.job, leasedAt: command.now } }];
     }
+    case 'ReleaseWorker': {
+      const w = live(state, 'ReleaseWorker');
+      if (w.status !== 'leased' || w.job?.buildId !== command.buildId) {
+        throw new IllegalStateError(`ReleaseWorker: worker ${w.workerId} does not hold build ${command.buildId}`);
+      }
+      return [{ type: 'WorkerReleased', data: { workerId: w.workerId, buildId: command.buildId, releasedAt: command.now } }];
+    }
     case 'RetireWorker': {
       if (state.status === 'none') throw new IllegalStateError('RetireWorker: worker does not exist');
       if (GONE.has(state.status)) return [];
@@ -99,6 +107,8 @@ function evolve(state: Worker, event: WorkerEvent): Worker {
       return { ...state, status: 'warm', warmAt: event.data.warmAt };
     case 'WorkerLeased':
       return { ...state, status: 'leased', job: event.data.job };
+    case 'WorkerReleased':
+      return { ...state, status: 'warm', job: null, warmAt: event.data.releasedAt };
     case 'WorkerRetired':
       return { ...state, status: 'retired', reason: event.data.reason };
     case 'WorkerLost':

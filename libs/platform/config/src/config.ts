@@ -34,6 +34,20 @@ export const ConfigKeys = {
   poolMinWarm: 'KILN_POOL_MIN_WARM',
   /** Upper bound on workers (busy + idle). */
   poolMaxWorkers: 'KILN_POOL_MAX_WORKERS',
+  /** Idle warm workers above `minWarm` are retired after this long unused (ms). */
+  poolIdleTtlMs: 'KILN_POOL_IDLE_TTL_MS',
+  /** `true` (default): one build per worker, then retire and replace. `false`: workers are reused. */
+  poolEphemeral: 'KILN_POOL_EPHEMERAL',
+  /** Optional shell command an agent runs during warm-up (e.g. prefetch tools); failure retires the worker. */
+  poolWarmupCommand: 'KILN_POOL_WARMUP_COMMAND',
+  /** How long a warm-up may take; a hanging one keeps the worker cold until then, then retires it (ms). */
+  poolWarmupTimeoutMs: 'KILN_POOL_WARMUP_TIMEOUT_MS',
+  /** Worker driver: `process` (default) or `docker`. */
+  poolDriver: 'KILN_POOL_DRIVER',
+  /** Image the docker driver starts for each agent (built from the repo's Dockerfile). */
+  poolDockerImage: 'KILN_POOL_DOCKER_IMAGE',
+  /** Docker Engine API socket for the docker driver. */
+  dockerSocket: 'DOCKER_SOCKET',
   /** Where the process driver puts worker directories. */
   workRoot: 'KILN_WORK_ROOT',
   /** Default per-project concurrency. */
@@ -64,6 +78,13 @@ export interface KilnConfig {
   publicUrl: string;
   poolMinWarm: number;
   poolMaxWorkers: number;
+  poolIdleTtlMs: number;
+  poolEphemeral: boolean;
+  poolWarmupCommand: string | null;
+  poolWarmupTimeoutMs: number;
+  poolDriver: 'process' | 'docker';
+  poolDockerImage: string;
+  dockerSocket: string;
   workRoot: string;
   projectConcurrency: number;
   heartbeatMs: number;
@@ -84,6 +105,21 @@ function int(env: Env, key: string, def: number, min = 0): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new ConfigError(`${key}="${raw}" must be an integer >= ${min}`);
   return n;
+}
+
+function bool(env: Env, key: string, def: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  throw new ConfigError(`${key}="${raw}" must be true or false`);
+}
+
+function oneOf<T extends string>(env: Env, key: string, values: readonly T[], def: T): T {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${key}="${raw}" must be one of ${values.join(', ')}`);
+  return raw as T;
 }
 
 function str(env: Env, key: string, def: string): string {
@@ -110,8 +146,15 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     ingestUrl: str(env, ConfigKeys.ingestUrl, `http://127.0.0.1:${ingestPort}`),
     logStoreUrl: str(env, ConfigKeys.logStoreUrl, `http://127.0.0.1:${logStorePort}`),
     publicUrl: str(env, ConfigKeys.publicUrl, `http://127.0.0.1:${apiPort}`),
-    poolMinWarm: int(env, ConfigKeys.poolMinWarm, 2, 0),
+    poolMinWarm: int(env, ConfigKeys.poolMinWarm, 3, 0),
     poolMaxWorkers: int(env, ConfigKeys.poolMaxWorkers, 12, 1),
+    poolIdleTtlMs: int(env, ConfigKeys.poolIdleTtlMs, 10 * 60_000, 1000),
+    poolEphemeral: bool(env, ConfigKeys.poolEphemeral, true),
+    poolWarmupCommand: env[ConfigKeys.poolWarmupCommand] || null,
+    poolWarmupTimeoutMs: int(env, ConfigKeys.poolWarmupTimeoutMs, 10 * 60_000, 100),
+    poolDriver: oneOf(env, ConfigKeys.poolDriver, ['process', 'docker'] as const, 'process'),
+    poolDockerImage: str(env, ConfigKeys.poolDockerImage, 'kiln:latest'),
+    dockerSocket: str(env, ConfigKeys.dockerSocket, '/var/run/docker.sock'),
     workRoot: str(env, ConfigKeys.workRoot, join(tmpdir(), 'kiln-workers')),
     projectConcurrency: int(env, ConfigKeys.projectConcurrency, 6, 1),
     heartbeatMs: int(env, ConfigKeys.heartbeatMs, 5000, 100),

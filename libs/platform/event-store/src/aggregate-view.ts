@@ -26,6 +26,12 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
       onEvent?: (id: string, state: S, event: Recorded<E>, live: boolean) => void;
       onCaughtUp?: () => void;
       onError?: (e: unknown) => void;
+      /**
+       * Drops aggregates the reader no longer needs (e.g. finished builds), so a
+       * long-running service's memory follows the live population, not all history.
+       * Evaluated after the `onEvent` hook.
+       */
+      evict?: (state: S) => boolean;
     } = {},
   ) {}
 
@@ -43,6 +49,10 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
         if (!this.traces.has(id) && event.meta.traceparent) this.traces.set(id, event.meta.traceparent);
         this.lastSeq = m.seq;
         this.hooks.onEvent?.(id, state, event, live);
+        if (this.hooks.evict?.(state)) {
+          this.states.delete(id);
+          this.traces.delete(id);
+        }
         for (const w of [...this.waiters]) w();
       },
       onCaughtUp: () => {
