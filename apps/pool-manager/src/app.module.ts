@@ -3,12 +3,22 @@ import { KilnConfig } from '@kiln/config';
 import { CONFIG, KilnCoreModule, LOGGER } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { ProcessDriver } from './drivers/process-driver';
+import { DockerApi, DockerDriver } from './drivers/docker-driver';
 import { PoolService, WORKER_DRIVER } from './pool/pool.service';
 
 @Module({
   imports: [KilnCoreModule.forRoot('pool-manager')],
   providers: [
-    { provide: WORKER_DRIVER, useFactory: (cfg: KilnConfig, log: Logger) => new ProcessDriver(cfg.workRoot, log), inject: [CONFIG, LOGGER] },
+    {
+      provide: WORKER_DRIVER,
+      useFactory: async (cfg: KilnConfig, log: Logger) => {
+        if (cfg.poolDriver === 'process') return new ProcessDriver(cfg.workRoot, log);
+        const api = new DockerApi(cfg.dockerSocket);
+        if (!(await api.ping())) throw new Error(`KILN_POOL_DRIVER=docker but no Docker engine answers on ${cfg.dockerSocket} (set DOCKER_SOCKET)`);
+        return new DockerDriver(api, cfg.poolDockerImage, log);
+      },
+      inject: [CONFIG, LOGGER],
+    },
     PoolService,
   ],
 })
