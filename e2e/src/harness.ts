@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
@@ -52,6 +52,23 @@ export class Platform {
 
   service(name: ServiceName): RunningService {
     return this.running.services.get(name)!;
+  }
+
+  /** Kills a service with SIGKILL (no graceful shutdown) and starts it again. */
+  async crashAndRestart(name: ServiceName): Promise<void> {
+    const s = this.service(name);
+    s.child.kill('SIGKILL');
+    await s.exited;
+    await this.restart(name);
+  }
+
+  /** Starts one more replica of a service on its own HTTP port; returns it (stop it yourself). */
+  async replica(name: ServiceName): Promise<RunningService> {
+    const port = await freePort();
+    const key = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT' }[name];
+    const s = startService(name, { env: { ...this.env, [key]: String(port) }, onLine: (svc, l) => this.logs.push(`${svc}#2 ${l}`) });
+    await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000, s.exited);
+    return s;
   }
 
   /** Stops one service and starts it again (same env). */
@@ -153,4 +170,18 @@ export async function readSse(url: string, headers: Record<string, string> = {},
     }
   }
   return events;
+}
+
+/** The pid of the agent process of a worker (found by its KILN_WORKER_ID), or null. */
+export function agentPid(workerId: string): number | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      if (env.split('\0').includes(`KILN_WORKER_ID=${workerId}`) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('build-runner')) return Number(entry);
+    } catch {
+      /* gone or not ours */
+    }
+  }
+  return null;
 }
