@@ -107,6 +107,8 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
+    const stages: Record<string, number[]> = {};
+    const stage = (name: string, v: number) => (stages[name] ??= []).push(v);
     const dispatch: number[] = [];
     const firstStep: number[] = [];
     const total: number[] = [];
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
       const push = githubPush({ repoUrl: repo.bare, fullName: 'bench/app', sha, secret });
       const r = await fetch(`${api}/webhooks/github`, { method: 'POST', headers: push.headers, body: push.body });
       const { buildId } = (await r.json()) as { buildId: string };
-      let events: { type: string; data: Record<string, string> }[] = [];
+      let events: { type: string; data: Record<string, string>; meta: { occurredAt: string } }[] = [];
       for (let k = 0; k < 400; k++) {
         events = (await call(`/api/builds/${buildId}/events`)).items;
         if (events.some((e) => /BuildSucceeded|BuildFailed/.test(e.type))) break;
@@ -126,10 +128,14 @@ async function main(): Promise<void> {
       dispatch.push(at('BuildStarted', 'startedAt') - accepted);
       firstStep.push(at('StepStarted', 'startedAt') - accepted);
       total.push(at('BuildSucceeded', 'finishedAt') - accepted);
+      const when = (type: string) => Date.parse(events.find((e) => e.type === type)?.meta.occurredAt ?? '');
+      const order = ['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted', 'PipelineLoaded', 'StepStarted'];
+      for (let k = 1; k < order.length; k++) stage(`  ${order[k - 1]} → ${order[k]}`, when(order[k]) - when(order[k - 1]));
     }
     console.log(row('webhook accepted → build started (warm pool)', summary(dispatch)));
     console.log(row('webhook accepted → first step running', summary(firstStep)));
     console.log(row('webhook accepted → build succeeded', summary(total)));
+    for (const [name, v] of Object.entries(stages)) console.log(row(name, summary(v)));
 
     // log latency: a step prints its own clock; the watcher compares on arrival
     await waitWarm(1);

@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
-import { FINAL } from '@kiln/domain';
+import { Build, FINAL } from '@kiln/domain';
 import { Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
 import { checkout } from '../workspace/git-checkout';
@@ -40,6 +40,8 @@ export class JobRunner {
   private readonly subject: string;
   private readonly abort = new AbortController();
   private buildWatch: Following | null = null;
+  /** The build as the watch last saw it: StartBuild decides on it without a read. */
+  private known: { state: Build; lastSeq: number } | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -63,14 +65,25 @@ export class JobRunner {
 
   async run(): Promise<JobOutcome | 'rejected'> {
     const { job } = this;
+    const workspace = join(this.workRoot, `build-${job.buildId}-${job.attempt}`);
+    // the clone starts with the lease, while the scheduler's assignment is on its way
+    const cloned = checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal }).then(
+      (r) => ({ ok: true as const, sha: r.sha }),
+      (e: unknown) => ({ ok: false as const, error: e as Error }),
+    );
     const verdict = await this.followBuild();
     if (verdict !== 'assigned') {
       this.log.warn('lease no longer valid; not starting', { reason: verdict });
+      this.abort.abort();
+      await cloned;
+      await rm(workspace, { recursive: true, force: true }).catch(() => undefined);
       await this.buildWatch?.stop();
       return 'rejected';
     }
     try {
-      await this.store.handle(this.aggs.build, this.subject, { type: 'StartBuild', workerId: this.workerId, attempt: job.attempt, now: this.now() }, this.cause());
+      await this.store.handle(this.aggs.build, this.subject, { type: 'StartBuild', workerId: this.workerId, attempt: job.attempt, now: this.now() }, this.cause(), {
+        known: this.known,
+      });
     } catch (e) {
       await this.buildWatch?.stop();
       if (e instanceof IllegalStateError) {
@@ -80,12 +93,11 @@ export class JobRunner {
       throw e;
     }
     const logs = new LogPublisher(this.store.js, this.names, job.buildId, job.attempt);
-    const workspace = join(this.workRoot, `build-${job.buildId}-${job.attempt}`);
     let outcome: JobOutcome = 'failed';
     let reason: string | null = null;
     let exitCode: number | null = null;
     try {
-      const r = await this.execute(logs, workspace);
+      const r = await this.execute(logs, workspace, cloned);
       outcome = r.outcome;
       reason = r.reason;
       exitCode = r.exitCode;
@@ -119,12 +131,15 @@ export class JobRunner {
     const verdict = new Promise<string>((r) => (settle = r));
     const timer = setTimeout(() => settle(`no assignment recorded within ${timeoutMs} ms`), timeoutMs);
     let state = this.aggs.build.decider.initialState();
+    let lastSeq = 0;
     this.buildWatch = await follow(this.store.js, this.store.jsm, {
       stream: this.aggs.build.stream,
       filter: this.subject,
       onMessage: (m) => {
         const e = this.aggs.build.codec.decode(m.data, m.seq, m.subject);
         state = this.aggs.build.decider.evolve(state, e);
+        lastSeq = m.seq;
+        this.known = { state, lastSeq };
         if (state.status === 'none') return;
         if (state.attempt < this.job.attempt && !FINAL.has(state.status)) return; // history before this attempt
         if (state.attempt > this.job.attempt || FINAL.has(state.status)) {
@@ -145,12 +160,18 @@ export class JobRunner {
     return v;
   }
 
-  private async execute(logs: LogPublisher, workspace: string): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {
+  private async execute(
+    logs: LogPublisher,
+    workspace: string,
+    cloned: Promise<{ ok: true; sha: string } | { ok: false; error: Error }>,
+  ): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {
     const { job } = this;
     const deadline = { at: Number.POSITIVE_INFINITY };
     logs.line('system', null, `kiln: build ${job.buildId} attempt ${job.attempt} on worker ${this.workerId}`);
     logs.line('system', null, `kiln: checking out ${job.source.sha ?? job.source.ref}`);
-    const { sha } = await checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal });
+    const c = await cloned;
+    if (!c.ok) throw c.error;
+    const sha = c.sha;
     logs.line('system', null, `kiln: HEAD is ${sha}`);
     let text: string;
     try {

@@ -58,15 +58,16 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
   };
 
   await mkdir(dir, { recursive: true });
+  // fetch straight from the URL (no remote to configure): every git process spawned here
+  // is on the path from "lease taken" to "first step running"
   await git(['init', '--quiet']);
-  const remotes = (await git(['remote'])).stdout.split('\n').map((s) => s.trim());
-  await git(remotes.includes('origin') ? ['remote', 'set-url', 'origin', repoUrl] : ['remote', 'add', 'origin', repoUrl]);
+  const origin = repoUrl;
 
   const fetch = ['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-recurse-submodules'];
   if (sha) {
     let target = 'FETCH_HEAD';
     try {
-      await git([...fetch, '--depth', '1', 'origin', sha]);
+      await git([...fetch, '--depth', '1', origin, sha]);
     } catch (shaError) {
       if (signal?.aborted) throw shaError;
       // The server refused the sha (not advertised, abbreviated, ...): fetch the whole ref instead.
@@ -74,7 +75,7 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
       // An earlier shallow checkout in the same dir would hide older commits: deepen fully.
       const shallow = (await git(['rev-parse', '--is-shallow-repository'])).stdout.trim() === 'true';
       try {
-        await git([...fetch, ...(shallow ? ['--unshallow'] : []), 'origin', ref]);
+        await git([...fetch, ...(shallow ? ['--unshallow'] : []), origin, ref]);
       } catch (refError) {
         const msg = refError instanceof Error ? refError.message : String(refError);
         throw new Error(`${msg}\n(fetching ${sha} directly also failed: ${serverSaid})`, { cause: refError });
@@ -93,11 +94,12 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
     }
     await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', `${target}^{commit}`]);
   } else {
-    await git([...fetch, '--depth', '1', 'origin', ref]);
+    await git([...fetch, '--depth', '1', origin, ref]);
     await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', 'FETCH_HEAD']);
   }
 
-  const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+  // a full sha checked out detached is HEAD: no need to ask git again
+  const head = sha && /^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(sha) ? sha.toLowerCase() : (await git(['rev-parse', 'HEAD'])).stdout.trim();
   if (sha && !head.startsWith(sha.toLowerCase())) {
     throw new Error(`checkout of ${where} failed: HEAD is ${head}, expected ${sha}`);
   }

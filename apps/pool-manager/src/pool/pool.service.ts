@@ -61,7 +61,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
     this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
-      onEvent: (_id, b, _e, live) => live && (b.status === 'requested' || b.status === 'queued') && this.kick(),
+      // no kick here: a queued build first asks for a lease, and a miss kicks the pool;
+      // provisioning on every queued build would spawn processes while the lease waits
+
       onError: (e) => this.log.error('skipped malformed build event', { reason: (e as Error).message }),
       evict: (b) => isFinal(b),
     });
@@ -240,7 +242,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
 
   private async command(workerId: string, command: WorkerCommand, correlationId = workerId, rethrow = false): Promise<void> {
     try {
-      await this.store.handle(this.aggs.worker, this.names.subjects.worker(workerId), command, { correlationId });
+      await this.store.handle(this.aggs.worker, this.names.subjects.worker(workerId), command, { correlationId }, { known: this.view.known(workerId) });
     } catch (e) {
       if (rethrow || !(e instanceof IllegalStateError)) throw e;
     }

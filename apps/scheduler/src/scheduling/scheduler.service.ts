@@ -133,7 +133,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     try {
       switch (a.kind) {
         case 'queue':
-          await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'QueueBuild', now }, { correlationId: a.buildId });
+          await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'QueueBuild', now }, { correlationId: a.buildId }, { known: this.builds.known(a.buildId) });
           return true;
         case 'requeue':
           this.log.warn('requeueing build', { buildId: a.buildId, attempt: a.attempt, reason: a.reason });
@@ -142,6 +142,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
             this.names.subjects.build(a.buildId),
             { type: 'RequeueBuild', attempt: a.attempt, reason: a.reason, maxAttempts: this.cfg.maxAttempts, now },
             { correlationId: a.buildId },
+            { known: this.builds.known(a.buildId) },
           );
           return true;
         case 'lease':
@@ -177,6 +178,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         this.names.subjects.build(b.buildId),
         { type: 'AssignBuild', workerId: reply.workerId, attempt: b.attempt, now: new Date().toISOString() },
         { correlationId: b.buildId },
+        { known: this.builds.known(b.buildId) },
       );
       this.log.info('build assigned', { buildId: b.buildId, workerId: reply.workerId, attempt: b.attempt });
       return true;

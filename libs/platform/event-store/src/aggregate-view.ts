@@ -10,6 +10,8 @@ import { follow, Following } from './follow';
  */
 export class AggregateView<S, C, E extends { type: string; data: unknown }> {
   readonly states = new Map<string, S>();
+  /** Last stream sequence of each aggregate's subject, as applied here. */
+  readonly seqs = new Map<string, number>();
   /** Trace context of each aggregate's first event: work on it joins that trace. */
   readonly traces = new Map<string, string>();
   /** Last stream sequence applied. */
@@ -46,11 +48,13 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
         const id = idFromSubject(m.subject);
         const state = this.agg.decider.evolve(this.states.get(id) ?? this.agg.decider.initialState(), event);
         this.states.set(id, state);
+        this.seqs.set(id, m.seq);
         if (!this.traces.has(id) && event.meta.traceparent) this.traces.set(id, event.meta.traceparent);
         this.lastSeq = m.seq;
         this.hooks.onEvent?.(id, state, event, live);
         if (this.hooks.evict?.(state)) {
           this.states.delete(id);
+          this.seqs.delete(id);
           this.traces.delete(id);
         }
         for (const w of [...this.waiters]) w();
@@ -65,6 +69,13 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
       },
     });
     await this.following.caughtUp;
+  }
+
+  /** What this view knows of one aggregate, for `EventStore.handle(..., { known })`. */
+  known(id: string): { state: S; lastSeq: number } | undefined {
+    const state = this.states.get(id);
+    const lastSeq = this.seqs.get(id);
+    return state === undefined || lastSeq === undefined ? undefined : { state, lastSeq };
   }
 
   /**

@@ -133,11 +133,13 @@ export class EventStore {
           'eventstore.append',
           { 'messaging.destination.name': subject, 'kiln.event.type': ev.type },
           () =>
-            this.js.publish(subject, Buffer.from(JSON.stringify(env)), {
-              msgID: eventId,
-              headers: h,
-              expect: expected === null ? {} : { lastSubjectSequence: expected },
-            }),
+            publishWithRetry(() =>
+              this.js.publish(subject, Buffer.from(JSON.stringify(env)), {
+                msgID: eventId,
+                headers: h,
+                expect: expected === null ? {} : { lastSubjectSequence: expected },
+              }),
+            ),
         );
         seq = ack.seq;
         duplicate = ack.duplicate;
@@ -164,9 +166,20 @@ export class EventStore {
     subject: string,
     command: C,
     cause: CausationInput,
-    opts: { retries?: number } = {},
+    opts: {
+      retries?: number;
+      /**
+       * State and last sequence the caller already holds (e.g. from an AggregateView):
+       * used instead of a read, like the cache; a stale one costs a retry, never a wrong write.
+       */
+      known?: { state: S; lastSeq: number };
+    } = {},
   ): Promise<HandleResult<S, E>> {
     const retries = opts.retries ?? 5;
+    if (opts.known) {
+      const cached = this.cache.get(subject);
+      if (!cached || cached.lastSeq < opts.known.lastSeq) this.remember(subject, opts.known.state, opts.known.lastSeq);
+    }
     const commandId = cause.commandId ?? randomUUID();
     const type = (command as { type?: string }).type ?? 'command';
     return inSpan('eventstore.handle', { 'messaging.destination.name': subject, 'kiln.command.type': type }, async () => {
@@ -229,6 +242,29 @@ export class EventStore {
       this.cache.delete(oldest);
     }
   }
+}
+
+/**
+ * Retries a publish while JetStream is briefly unavailable (a broker restart: no
+ * responders, timeouts) for up to `budgetMs`. Safe because every append carries a
+ * Msg-Id: a publish that did land before its ack was lost is dropped as a duplicate.
+ */
+export async function publishWithRetry<T>(publish: () => Promise<T>, budgetMs = 10_000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await publish();
+    } catch (e) {
+      if (!isUnavailable(e) || Date.now() + delay > deadline) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** NATS/JetStream is down or restarting (not a rejection of the message). */
+export function isUnavailable(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '503' || err?.code === 'TIMEOUT' || err?.code === 'CONNECTION_CLOSED' || err?.code === 'DISCONNECT' || /timeout|no responders|503|jetstream not enabled/i.test(err?.message ?? '');
 }
 
 export function isWrongLastSequence(e: unknown): boolean {

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/co
 import type { Response } from 'express';
 import { isKilnError, KilnError } from '@kiln/contracts';
 import { Logger } from '@kiln/telemetry';
+import { isUnavailable } from '@kiln/event-store';
 
 const STATUS: Record<KilnError['code'], number> = {
   INVALID: 400,
@@ -36,6 +37,12 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     if (e?.type === 'entity.parse.failed') {
       res.status(400).json({ error: 'invalid', message: `malformed JSON body: ${e.message}` });
+      return;
+    }
+    if (isUnavailable(exception)) {
+      this.log.warn('event store unavailable', { err: exception as Error });
+      res.setHeader('Retry-After', '2');
+      res.status(503).json({ error: 'unavailable', message: 'the event store (NATS JetStream) is not answering; retry shortly' });
       return;
     }
     this.log.error('unhandled error', { err: exception as Error });
