@@ -15,5 +15,5 @@ export function fmt(v: number): string {
 }
 
 export function row(label: string, s: ReturnType<typeof summary>, unit = 'ms'): string {
-  return `${label.padEnd(44)} n=${String(s.n).padStart(5)}  p50 ${fmt(s.p50).padStart(8)}  p95 ${fmt(s.p95).padStart(8)}  p99 ${fmt(s.p99).padStart(8)}  max ${fmt(s.max).padStart(8)} ${unit}`;
+  return `${label.padEnd(56)} n=${String(s.n).padStart(5)}  p50 ${fmt(s.p50).padStart(8)}  p95 ${fmt(s.p95).padStart(8)}  p99 ${fmt(s.p99).padStart(8)}  max ${fmt(s.max).padStart(8)} ${unit}`;
 }

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'nats';
+import { kilnNames } from '@kiln/contracts';
+import { dropSchema } from '@kiln/persistence';
+import { deleteStreams } from '@kiln/event-store';
+import { GitFixture } from '../platform/git-fixture';
+import { githubPush } from '../platform/github-push';
+import { startPlatform } from '../platform/launch';
+
+export const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
+export const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const TOKEN = 'bench-token';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export interface BenchEvent {
+  type: string;
+  data: Record<string, string>;
+  meta: { occurredAt: string };
+}
+
+/** A whole platform in its own namespace for one bench scenario, with a project and a repo. */
+export async function withPlatform<T>(
+  settings: Record<string, string>,
+  fn: (p: {
+    api: string;
+    call: <R = unknown>(path: string, init?: RequestInit) => Promise<R>;
+    repo: GitFixture;
+    push: (sha: string) => Promise<string>;
+    projectId: string;
+    startMs: number;
+  }) => Promise<T>,
+): Promise<T> {
+  const namespace = `bench${Date.now().toString(36)}`;
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const env = {
+    NATS_URL,
+    DATABASE_URL,
+    KILN_NAMESPACE: namespace,
+    KILN_ADMIN_TOKEN: TOKEN,
+    KILN_API_PORT: String(ports[0]),
+    KILN_INGEST_PORT: String(ports[1]),
+    KILN_LOG_STORE_PORT: String(ports[2]),
+    KILN_SCHEDULER_PORT: String(ports[3]),
+    KILN_POOL_MANAGER_PORT: String(ports[4]),
+    KILN_WORK_ROOT: join(tmp, 'workers'),
+    KILN_LOG_LEVEL: 'warn',
+    ...settings,
+  };
+  const api = `http://127.0.0.1:${ports[0]}`;
+  const t0 = performance.now();
+  const platform = await startPlatform({ env });
+  const startMs = performance.now() - t0;
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const call = async <R>(path: string, init?: RequestInit) => (await (await fetch(api + path, { headers, ...init })).json()) as R;
+  try {
+    const repo = new GitFixture(tmp, 'bench');
+    const secret = 'bench-secret-123';
+    const project = await call<{ id: string }>('/api/projects', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'bench', repoUrl: repo.bare, provider: 'github', webhookSecret: secret, concurrency: 100 }),
+    });
+    const push = async (sha: string) => {
+      const p = githubPush({ repoUrl: repo.bare, fullName: 'bench/app', sha, secret });
+      const r = await fetch(`${api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+      return ((await r.json()) as { buildId: string }).buildId;
+    };
+    return await fn({ api, call, repo, push, projectId: project.id, startMs });
+  } finally {
+    await platform.stop();
+    const nc = await connect({ servers: NATS_URL });
+    await deleteStreams(await nc.jetstreamManager(), kilnNames(namespace));
+    await nc.drain();
+    await dropSchema(DATABASE_URL, namespace).catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Waits (bench-side) for a build's final event; returns its events. */
+export async function finalEvents(call: <R>(path: string) => Promise<R>, buildId: string, timeoutMs = 120_000): Promise<BenchEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = (await call<{ items: BenchEvent[] }>(`/api/builds/${buildId}/events`)).items ?? [];
+    if (events.some((e) => /BuildSucceeded|BuildFailed|BuildCancelled|BuildTimedOut/.test(e.type))) return events;
+    if (Date.now() > deadline) throw new Error(`build ${buildId} did not finish`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const at = (events: BenchEvent[], type: string, field: string) => Date.parse(events.find((e) => e.type === type)?.data[field] ?? '');
