@@ -135,6 +135,24 @@ describe('Kiln end to end', () => {
     expect(build.reason).toMatch(/\.kiln\.yml line \d+/);
   });
 
+  it('a step over its timeout ends the build timed_out, kills its processes and retires the worker', async () => {
+    const sha = repo.commit({ '.kiln.yml': 'steps:\n  - name: hangs\n    timeout: 1s\n    run: |\n      (sleep 30 &)\n      sleep 30\n' }, 'step timeout');
+    const r = await push(sha);
+    const build = await platform.finalBuild(r.body.buildId);
+    expect(build.status).toBe('timed_out');
+    expect(build.reason).toMatch(/hangs.*1 s timeout/);
+    expect(build.steps[0].status).toBe('timed_out');
+    // the worker retires right after the build's end (the pool view follows)
+    await platform.eventually(async () => {
+      const pool = await platform.call('GET', '/api/pool');
+      return pool.body.workers.some((w: { id: string }) => w.id === build.workerId) ? undefined : true;
+    }, 10_000, 'the timed-out worker to retire');
+    const whole = repo.commit({ '.kiln.yml': 'timeout: 1s\nsteps:\n  - name: long\n    run: sleep 30\n' }, 'build timeout');
+    const w = await platform.finalBuild((await push(whole)).body.buildId);
+    expect(w.status).toBe('timed_out');
+    expect(w.reason).toMatch(/build exceeded its 1 s timeout/);
+  });
+
   it('the same delivery twice makes one build', async () => {
     const before = await buildCount();
     const delivery = `dup-${Date.now()}`;
