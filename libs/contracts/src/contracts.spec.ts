@@ -79,8 +79,8 @@ describe('kilnNames', () => {
     expect(n.subjects.leaseRequest).toBe('kiln.pool.lease');
     expect(n.subjects.heartbeat('wrk-docker-7f3a9c')).toBe('kiln.heartbeat.wrk-docker-7f3a9c');
     expect(n.subjects.allHeartbeats).toBe('kiln.heartbeat.*');
-    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers' });
-    expect(n.buckets).toEqual({ logArchive: 'kiln_log_archive', cache: 'kiln_cache', poolLeader: 'kiln_pool_leader' });
+    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers', logArchiver: 'kiln_log_archiver' });
+    expect(n.buckets).toEqual({ logArchive: 'kiln_log_archive', cache: 'kiln_cache', cacheKeys: 'kiln_cache_keys', poolLeader: 'kiln_pool_leader' });
   });
 
   it('namespaces every name', () => {

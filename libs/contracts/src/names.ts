@@ -43,11 +43,15 @@ export interface KilnNames {
     readonly apiBuilds: string;
     readonly apiProjects: string;
     readonly apiWorkers: string;
+    /** log-store: archives a build's log when its `end` record arrives. */
+    readonly logArchiver: string;
   };
   /** Object store bucket names. */
   readonly buckets: {
     readonly logArchive: string;
     readonly cache: string;
+    /** KV bucket of build-cache pointers: `<projectId>.<encoded key>` → entry. */
+    readonly cacheKeys: string;
     /** KV bucket holding the pool-manager leader's lease (one replica provisions). */
     readonly poolLeader: string;
   };
@@ -89,10 +93,12 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
       apiBuilds: `${ns}_api_builds`,
       apiProjects: `${ns}_api_projects`,
       apiWorkers: `${ns}_api_workers`,
+      logArchiver: `${ns}_log_archiver`,
     },
     buckets: {
       logArchive: `${ns}_log_archive`,
       cache: `${ns}_cache`,
+      cacheKeys: `${ns}_cache_keys`,
       poolLeader: `${ns}_pool_leader`,
     },
   };

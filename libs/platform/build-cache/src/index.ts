@@ -1,0 +1,2 @@
+export * from './cache-key';
+export * from './cache-store';
