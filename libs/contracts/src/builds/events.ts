@@ -136,6 +136,38 @@ export const BuildRequeuedV1 = defineEvent(
   z.object({ buildId: id, attempt: z.number().int().positive(), reason: z.string(), requeuedAt: iso }),
 );
 
+/** A step's cache was restored before it ran (or missed). */
+export const CacheRestoredV1 = defineEvent(
+  'CacheRestored',
+  1,
+  z.object({
+    buildId: id,
+    attempt: z.number().int().positive(),
+    index: z.number().int().nonnegative(),
+    key: z.string(),
+    result: z.enum(['hit', 'partial', 'miss']),
+    matchedKey: z.string().nullable(),
+    bytes: z.number().nonnegative(),
+    seconds: z.number().nonnegative(),
+  }),
+);
+
+/** A step's cache was saved after it succeeded (or skipped, with the reason). */
+export const CacheSavedV1 = defineEvent(
+  'CacheSaved',
+  1,
+  z.object({
+    buildId: id,
+    attempt: z.number().int().positive(),
+    index: z.number().int().nonnegative(),
+    key: z.string(),
+    saved: z.boolean(),
+    reason: z.string().nullable(),
+    bytes: z.number().nonnegative(),
+    seconds: z.number().nonnegative(),
+  }),
+);
+
 export const BuildEventDefinitions = [
   BuildRequestedV1,
   BuildQueuedV1,
@@ -150,6 +182,8 @@ export const BuildEventDefinitions = [
   BuildCancelRequestedV1,
   BuildCancelledV1,
   BuildRequeuedV1,
+  CacheRestoredV1,
+  CacheSavedV1,
 ] as const;
 
 export type BuildEvent = EventOf<(typeof BuildEventDefinitions)[number]>;

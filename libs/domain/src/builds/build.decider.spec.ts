@@ -595,3 +595,23 @@ describe('build evolve', () => {
     expect(state([...isRunning, cancelRequested])).toMatchObject({ status: 'running', cancelRequested: true, reason: 'cancelled by alice' });
   });
 });
+
+describe('cache records', () => {
+  const source = { repoUrl: '/r.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: null, message: null };
+  const runningHistory: BuildEvent[] = [
+    { type: 'BuildRequested', data: { buildId: 'bc', projectId: 'p', trigger: 'push', deliveryId: 'd', source, requestedAt: '2026-01-01T00:00:00.000Z' } },
+    { type: 'BuildQueued', data: { buildId: 'bc', projectId: 'p', attempt: 1, queuedAt: '2026-01-01T00:00:01.000Z' } },
+    { type: 'BuildAssigned', data: { buildId: 'bc', workerId: 'w', attempt: 1, assignedAt: '2026-01-01T00:00:02.000Z' } },
+    { type: 'BuildStarted', data: { buildId: 'bc', workerId: 'w', attempt: 1, startedAt: '2026-01-01T00:00:03.000Z' } },
+  ];
+  const restored = { buildId: 'bc', attempt: 1, index: 0, key: 'npm-x', result: 'partial' as const, matchedKey: 'npm-', bytes: 10, seconds: 0.1 };
+  it('records a restore and a save while running, leaving the status alone', () => {
+    given(buildDecider, runningHistory).when({ type: 'RecordCacheRestore', data: restored }).then([{ type: 'CacheRestored', data: restored }]);
+    const saved = { buildId: 'bc', attempt: 1, index: 0, key: 'npm-x', saved: true, reason: null, bytes: 10, seconds: 0.2 };
+    given(buildDecider, runningHistory).when({ type: 'RecordCacheSave', data: saved }).then([{ type: 'CacheSaved', data: saved }]);
+    expect(given(buildDecider, [...runningHistory, { type: 'CacheRestored', data: restored }]).state.status).toBe('running');
+  });
+  it('refuses a record from a superseded attempt', () => {
+    given(buildDecider, runningHistory).when({ type: 'RecordCacheRestore', data: { ...restored, attempt: 2 } }).thenThrows(IllegalStateError, /superseded/);
+  });
+});

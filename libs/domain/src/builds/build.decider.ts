@@ -67,6 +67,8 @@ export type BuildCommand =
       exitCode: number | null;
       now: string;
     }
+  | { type: 'RecordCacheRestore'; data: BuildEventData<'CacheRestored'> }
+  | { type: 'RecordCacheSave'; data: BuildEventData<'CacheSaved'> }
   | { type: 'CancelBuild'; reason: string; now: string }
   | { type: 'RequeueBuild'; attempt: number; reason: string; maxAttempts: number; now: string };
 
@@ -171,6 +173,14 @@ function decide(command: BuildCommand, state: Build): BuildEvent[] {
         default:
           return assertNever(command.outcome);
       }
+    }
+    case 'RecordCacheRestore': {
+      running(state, command.data.attempt, 'RecordCacheRestore');
+      return [{ type: 'CacheRestored', data: command.data }];
+    }
+    case 'RecordCacheSave': {
+      running(state, command.data.attempt, 'RecordCacheSave');
+      return [{ type: 'CacheSaved', data: command.data }];
     }
     case 'CancelBuild': {
       const b = existing(state, 'CancelBuild');
@@ -283,6 +293,9 @@ function evolve(state: Build, event: BuildEvent): Build {
       return { ...b, cancelRequested: true, reason: event.data.reason };
     case 'BuildCancelled':
       return { ...b, status: 'cancelled', cancelRequested: true, reason: event.data.reason, finishedAt: event.data.finishedAt };
+    case 'CacheRestored':
+    case 'CacheSaved':
+      return b; // recorded for the history and the API; the build's status is unchanged
     case 'BuildRequeued':
       return {
         ...b,

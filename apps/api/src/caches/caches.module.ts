@@ -1,0 +1,41 @@
+import { Controller, Delete, Get, Inject, Module, Param } from '@nestjs/common';
+import { NatsConnection } from 'nats';
+import { KilnNames, NotFoundError } from '@kiln/contracts';
+import { KilnConfig } from '@kiln/config';
+import { CacheStore } from '@kiln/build-cache';
+import { CONFIG, NAMES, NATS } from '@kiln/service-kit';
+
+export const CACHE_STORE = Symbol('CACHE_STORE');
+
+/** A project's build cache: list entries (size, last use, hits) and evict one. */
+@Controller('api/projects/:id/caches')
+export class CachesController {
+  constructor(@Inject(CACHE_STORE) private readonly cache: CacheStore) {}
+
+  @Get()
+  async list(@Param('id') projectId: string) {
+    const entries = await this.cache.list(projectId);
+    return {
+      items: entries.map((e) => ({ key: e.key, size: e.size, sha256: e.sha256, createdAt: e.createdAt, lastUsedAt: e.lastUsedAt, hits: e.hits })),
+      totalBytes: entries.reduce((n, e) => n + e.size, 0),
+    };
+  }
+
+  @Delete(':key')
+  async evict(@Param('id') projectId: string, @Param('key') key: string) {
+    if (!(await this.cache.evict(projectId, key))) throw new NotFoundError(`no cache entry "${key}" in project ${projectId}`);
+    return { evicted: key };
+  }
+}
+
+@Module({
+  controllers: [CachesController],
+  providers: [
+    {
+      provide: CACHE_STORE,
+      useFactory: (nc: NatsConnection, names: KilnNames, cfg: KilnConfig) => CacheStore.open(nc, names, cfg.streamReplicas),
+      inject: [NATS, NAMES, CONFIG],
+    },
+  ],
+})
+export class CachesModule {}
