@@ -1,0 +1,42 @@
+import type { CreatedProject, ProjectView } from '../api/wire';
+import { Palette } from './ansi';
+import { renderTable } from './table';
+import { shortId } from './text';
+
+/** `kiln projects ls`. */
+export function projectsTable(projects: ProjectView[], p: Palette): string[] {
+  return renderTable(
+    [
+      { header: 'ID', value: (x: ProjectView) => shortId(x.id) },
+      { header: 'NAME', value: (x) => x.name, style: () => ['bold'], max: 40 },
+      { header: 'PROVIDER', value: (x) => x.provider },
+      { header: 'BRANCHES', value: (x) => (x.branches?.length ? x.branches.join(',') : '*'), max: 30 },
+      { header: 'CONCURRENCY', value: (x) => String(x.concurrency), align: 'right' },
+      { header: 'REPOSITORY', value: (x) => x.repoUrl },
+    ],
+    projects,
+    p,
+  );
+}
+
+/**
+ * What `kiln projects create` prints: the project, then the webhook settings to paste
+ * into GitHub or GitLab, with the host's own names for each field.
+ */
+export function createdProjectText(c: CreatedProject, p: Palette): string[] {
+  const gitlab = c.provider === 'gitlab';
+  const row = (name: string, value: string) => `  ${p.style(name.padEnd(13), 'dim')} ${value}`;
+  return [
+    `${p.style('✓', 'green')} Created project ${p.style(c.name, 'bold')} (${c.id})`,
+    '',
+    gitlab
+      ? `Add a webhook in GitLab (${p.style('Settings → Webhooks → Add new webhook', 'bold')}):`
+      : `Add a webhook in GitHub (${p.style('Settings → Webhooks → Add webhook', 'bold')}):`,
+    row(gitlab ? 'URL' : 'Payload URL', p.style(c.webhook.url, 'cyan')),
+    ...(gitlab ? [] : [row('Content type', c.webhook.contentType)]),
+    row(gitlab ? 'Secret token' : 'Secret', p.style(c.webhook.secret, 'yellow')),
+    row(gitlab ? 'Trigger' : 'Events', gitlab ? 'Push events, Tag push events' : c.webhook.events.join(', ') === 'push' ? 'Just the push event' : c.webhook.events.join(', ')),
+    '',
+    p.style('The secret is not shown again; Kiln stores it encrypted.', 'dim'),
+  ];
+}
