@@ -188,6 +188,24 @@ describe('Kiln end to end', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
+  it('cancelling a queued build ends its live log too', async () => {
+    // a project that can run nothing at once keeps its builds queued
+    const other = new GitFixture(platform.tmp, 'queued');
+    const created = await platform.call('POST', '/api/projects', { name: 'queued', repoUrl: other.bare, provider: 'github', webhookSecret: secret, concurrency: 1 });
+    const sha = other.commit({ '.kiln.yml': 'steps:\n  - name: long\n    run: sleep 30\n' }, 'long');
+    const first = await platform.call('POST', `/api/projects/${created.body.id}/builds`, { ref: 'main', sha });
+    const second = await platform.call('POST', `/api/projects/${created.body.id}/builds`, { ref: 'main', sha });
+    await platform.eventually(async () => ((await platform.call('GET', `/api/builds/${second.body.buildId}`)).body.status === 'queued' ? true : undefined));
+    const tail = readSse(`${platform.api}/api/builds/${second.body.buildId}/logs/stream`, { authorization: `Bearer ${TOKEN}` });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await platform.call('POST', `/api/builds/${second.body.buildId}/cancel`, {})).body.status).toBe('cancelled');
+    const events = await tail;
+    expect(events[events.length - 1]).toMatchObject({ event: 'end' });
+    expect(JSON.parse(events[events.length - 1].data).status).toBe('cancelled');
+    await platform.call('POST', `/api/builds/${first.body.buildId}/cancel`, {});
+    await platform.finalBuild(first.body.buildId);
+  });
+
   it('after restarting the api with an empty read model, builds read back identically (rebuilt from the streams)', async () => {
     const list = async () => (await platform.call('GET', `/api/projects/${projectId}/builds?limit=200`)).body;
     const FINAL = ['succeeded', 'failed', 'cancelled', 'timed_out'];

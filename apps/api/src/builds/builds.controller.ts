@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@ne
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { BuildStatuses, InvalidError, KilnNames, newId, NotFoundError } from '@kiln/contracts';
-import { Aggregates, createAggregate, EventStore } from '@kiln/event-store';
+import { Aggregates, createAggregate, endLogOf, EventStore } from '@kiln/event-store';
 import { AGGREGATES, NAMES } from '@kiln/service-kit';
 import { BuildRow } from '../read-model/entities';
 import { READ_DB } from '../read-model/read-db';
@@ -120,6 +120,10 @@ export class BuildsController {
     const { reason } = validate(z.object({ reason: z.string().max(500).optional() }), body);
     await this.load(id);
     const r = await this.store.handle(this.aggs.build, this.names.subjects.build(id), { type: 'CancelBuild', reason: reason ?? 'cancelled by user', now: new Date().toISOString() }, { correlationId: id });
+    // a build no agent ran has no one else to close its log for live readers
+    if (r.appended.some((e) => e.type === 'BuildCancelled') && r.state.status === 'cancelled') {
+      await endLogOf(this.store.js, this.names, id, r.state.attempt, 'cancelled');
+    }
     return buildView(r.state as never);
   }
 

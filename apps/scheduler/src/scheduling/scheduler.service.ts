@@ -3,7 +3,7 @@ import { NatsConnection, JSONCodec, headers } from 'nats';
 import { BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplySchema, ProjectEvent, WorkerEvent } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
 import { Build, BuildCommand, isFinal, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
-import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
+import { AggregateView, Aggregates, endLogOf, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { currentTraceparent, inSpan, Logger } from '@kiln/telemetry';
 import { planScheduling, SchedulingAction } from './queue-policy';
@@ -137,13 +137,15 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           return true;
         case 'requeue':
           this.log.warn('requeueing build', { buildId: a.buildId, attempt: a.attempt, reason: a.reason });
-          await this.store.handle(
+          const r = await this.store.handle(
             this.aggs.build,
             this.names.subjects.build(a.buildId),
             { type: 'RequeueBuild', attempt: a.attempt, reason: a.reason, maxAttempts: this.cfg.maxAttempts, now },
             { correlationId: a.buildId },
             { known: this.builds.known(a.buildId) },
           );
+          // the build ended here (out of attempts, or cancelled meanwhile): close its log
+          if (r.state.status === 'failed' || r.state.status === 'cancelled') await endLogOf(this.store.js, this.names, a.buildId, r.state.attempt, r.state.status);
           return true;
         case 'lease':
           return await this.lease(a.build);

@@ -6,3 +6,4 @@ export * from './follow';
 export * from './aggregates';
 export * from './aggregate-view';
 export * from './create';
+export * from './log-end';
