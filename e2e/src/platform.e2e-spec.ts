@@ -226,6 +226,26 @@ describe('Kiln end to end', () => {
     expect((await platform.call('GET', `/api/builds/${okBuildId}`)).body.status).toBe('succeeded');
   });
 
+  it('retries a build: a new build of the same commit', async () => {
+    const r = await platform.call('POST', `/api/builds/${okBuildId}/retry`, {});
+    expect(r.status).toBe(202);
+    expect(r.body.buildId).not.toBe(okBuildId);
+    const build = await platform.finalBuild(r.body.buildId);
+    expect(build).toMatchObject({ status: 'succeeded', trigger: 'retry' });
+    expect(build.source.sha).toBe(okSha);
+  });
+
+  it('describes itself: OpenAPI document and a browsable page, without a token', async () => {
+    const doc = await fetch(`${platform.api}/api/openapi.json`);
+    expect(doc.status).toBe(200);
+    const json = (await doc.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(json.openapi).toMatch(/^3\./);
+    expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/api/projects', '/api/builds/{id}', '/api/builds/{id}/logs/stream']));
+    const page = await fetch(`${platform.api}/api/docs`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/swagger/i);
+  });
+
   it('rejects API calls without the token', async () => {
     const r = await fetch(`${platform.api}/api/projects`);
     expect(r.status).toBe(401);

@@ -6,6 +6,8 @@ import { JetStreamServer } from '@kiln/transport';
 import { NatsConnection } from 'nats';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
+import { OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { openApiDocument } from './openapi/openapi';
 import { ADMIN_TOKEN } from './auth/tokens';
 import { installProxies } from './gateway/proxies';
 import { READ_DB } from './read-model/read-db';
@@ -18,6 +20,8 @@ void runService({
   configure: (app) => {
     const cfg = app.get<KilnConfig>(CONFIG);
     installProxies(app, cfg, app.get<string>(ADMIN_TOKEN));
+    // the API's own description: /api/openapi.json and a browsable page at /api/docs
+    SwaggerModule.setup('api/docs', app, openApiDocument(cfg.publicUrl) as unknown as OpenAPIObject, { jsonDocumentUrl: 'api/openapi.json', yamlDocumentUrl: 'api/openapi.yaml' });
     useBodyParser(app, '/api', 'json');
     app.connectMicroservice(
       {

@@ -10,12 +10,12 @@ import { validate } from '../validation';
 import { inSpan } from '@kiln/telemetry';
 import { buildView } from './build-view';
 
-const TriggerBuild = z.object({
+export const TriggerBuild = z.object({
   ref: z.string().min(1).default('refs/heads/main'),
   sha: z.string().regex(/^[0-9a-f]{7,64}$/, 'a hex commit sha').optional(),
 });
 
-const ListQuery = z.object({
+export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().optional(),
   status: z.enum(BuildStatuses).optional(),
@@ -112,6 +112,25 @@ export class BuildsController {
     return {
       items: loaded.events.map((e) => ({ seq: e.seq, type: e.type, version: e.version, data: e.data, meta: e.meta })),
     };
+  }
+
+  /** Builds the same commit again: a new build (trigger `retry`) of the resolved sha. */
+  @Post('builds/:id/retry')
+  @HttpCode(202)
+  async retry(@Param('id') id: string) {
+    const old = (await this.load(id)).state;
+    if (old.status === 'none') throw new NotFoundError(`build ${id} not found`);
+    const buildId = newId();
+    await inSpan('api.retry', { 'kiln.build.id': buildId, 'kiln.retry.of': id }, () =>
+      createAggregate(
+        this.store,
+        this.aggs.build,
+        this.names.subjects.build(buildId),
+        { type: 'RequestBuild', data: { buildId, projectId: old.projectId, trigger: 'retry', deliveryId: null, source: old.source, requestedAt: new Date().toISOString() } },
+        { correlationId: buildId, causationId: id },
+      ),
+    );
+    return { buildId, retryOf: id };
   }
 
   @Post('builds/:id/cancel')

@@ -9,7 +9,7 @@ import { ProjectRow } from '../read-model/entities';
 import { READ_DB } from '../read-model/read-db';
 import { validate } from '../validation';
 
-const CreateProject = z.object({
+export const CreateProject = z.object({
   name: z.string().trim().min(1).max(200),
   repoUrl: z.string().trim().min(1).max(2000),
   provider: z.enum(Providers),
