@@ -7,6 +7,7 @@ const ports = {
   'log-store': ['KILN_LOG_STORE_PORT', 8082],
   scheduler: ['KILN_SCHEDULER_PORT', 8083],
   'pool-manager': ['KILN_POOL_MANAGER_PORT', 8084],
+  deployer: ['KILN_DEPLOYER_PORT', 8085],
 };
 const entry = ports[process.env.KILN_SERVICE || ''];
 if (!entry) process.exit(0);

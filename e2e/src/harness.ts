@@ -30,8 +30,13 @@ export class Platform {
     return `http://127.0.0.1:${this.env.KILN_API_PORT}`;
   }
 
+  /** The edge router (deployed environments: `Host: <environment>.localhost`). */
+  get edge(): string {
+    return `http://127.0.0.1:${this.env.KILN_EDGE_PORT}`;
+  }
+
   async start(extra: NodeJS.ProcessEnv = {}): Promise<void> {
-    const [api, ingest, logStore, scheduler, pool] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [api, ingest, logStore, scheduler, pool, deployer, edge] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     this.env = {
       NATS_URL: testNatsUrl(),
       DATABASE_URL: testDatabaseUrl(),
@@ -42,6 +47,8 @@ export class Platform {
       KILN_LOG_STORE_PORT: String(logStore),
       KILN_SCHEDULER_PORT: String(scheduler),
       KILN_POOL_MANAGER_PORT: String(pool),
+      KILN_DEPLOYER_PORT: String(deployer),
+      KILN_EDGE_PORT: String(edge),
       KILN_POOL_MIN_WARM: '2',
       KILN_WORK_ROOT: join(this.tmp, 'workers'),
       KILN_HEARTBEAT_MS: '1000',
@@ -65,7 +72,7 @@ export class Platform {
   /** Starts one more replica of a service on its own HTTP port; returns it (stop it yourself). */
   async replica(name: ServiceName): Promise<RunningService> {
     const port = await freePort();
-    const key = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT' }[name];
+    const key = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT', deployer: 'KILN_DEPLOYER_PORT' }[name];
     const s = startService(name, { env: { ...this.env, [key]: String(port) }, onLine: (svc, l) => this.logs.push(`${svc}#2 ${l}`) });
     await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000, s.exited);
     return s;
@@ -77,7 +84,7 @@ export class Platform {
     await between?.();
     const s = startService(name, { env: this.env, onLine: (svc, l) => this.logs.push(`${svc} ${l}`) });
     this.running.services.set(name, s);
-    const port = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT' }[name];
+    const port = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT', deployer: 'KILN_DEPLOYER_PORT' }[name];
     await waitReady(`http://127.0.0.1:${this.env[port]}/readyz`, 60_000, s.exited);
   }
 

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** The services a platform run starts (build-runner agents are started by the pool-manager). */
-export const SERVICES = ['api', 'ingest', 'scheduler', 'pool-manager', 'log-store'] as const;
+export const SERVICES = ['api', 'ingest', 'scheduler', 'pool-manager', 'log-store', 'deployer'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface PlatformOptions {
@@ -77,6 +77,7 @@ export function portsOf(env: NodeJS.ProcessEnv): Record<ServiceName, number> {
     'log-store': Number(env.KILN_LOG_STORE_PORT ?? 8082),
     scheduler: Number(env.KILN_SCHEDULER_PORT ?? 8083),
     'pool-manager': Number(env.KILN_POOL_MANAGER_PORT ?? 8084),
+    deployer: Number(env.KILN_DEPLOYER_PORT ?? 8085),
   };
 }
 
@@ -97,7 +98,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<{ services: 
       // api and ingest first (no new work), then the pool (its agents), then the rest
       await Promise.all(['api', 'ingest'].map((n) => stopService(services.get(n as ServiceName)!)));
       await stopService(services.get('pool-manager')!);
-      await Promise.all(['scheduler', 'log-store'].map((n) => stopService(services.get(n as ServiceName)!)));
+      await Promise.all(['scheduler', 'log-store', 'deployer'].map((n) => stopService(services.get(n as ServiceName)!)));
     },
   };
 }

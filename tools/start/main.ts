@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   console.log(`  dashboard  ${c.cyan}${api}/${c.reset}`);
   console.log(`  API        ${c.cyan}${api}/api${c.reset}  (Authorization: Bearer ${token}${cfg.adminToken ? '' : ' — the development token; set KILN_ADMIN_TOKEN'})`);
   console.log(`  webhooks   ${c.cyan}${api}/webhooks/github${c.reset}, ${c.cyan}${api}/webhooks/gitlab${c.reset}`);
+  console.log(`  edge       ${c.cyan}http://<environment>.localhost:${cfg.edgePort}/${c.reset}  (deployed environments)`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -7,9 +7,8 @@ export {
   type Pipeline,
   type PipelineError,
   type PipelineStep,
-} from './pipeline/pipeline';
-export { DEFAULT_BUILD_TIMEOUT_MS } from './pipeline/pipeline-schema';
-export { parseDuration, type DurationResult } from './pipeline/duration';
+} from '@kiln/pipeline';
+export { DEFAULT_BUILD_TIMEOUT_MS, parseDuration, type DurationResult } from '@kiln/pipeline';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './workspace/git-checkout';
 export { redactUrl } from './workspace/redact-url';
 export {

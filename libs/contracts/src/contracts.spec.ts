@@ -67,7 +67,9 @@ describe('kilnNames', () => {
   it('builds the default namespace', () => {
     const n = kilnNames();
     expect(n.namespace).toBe('kiln');
-    expect(n.streams).toEqual({ builds: 'KILN_BUILDS', workers: 'KILN_WORKERS', projects: 'KILN_PROJECTS', logs: 'KILN_LOGS' });
+    expect(n.streams).toEqual({ builds: 'KILN_BUILDS', workers: 'KILN_WORKERS', projects: 'KILN_PROJECTS', logs: 'KILN_LOGS', deploys: 'KILN_DEPLOYS' });
+    expect(n.subjects.deploy('d-1')).toBe('kiln.deploy.d-1');
+    expect(n.subjects.allDeploys).toBe('kiln.deploy.*');
     expect(n.subjects.build(BUILD)).toBe(`kiln.build.${BUILD}`);
     expect(n.subjects.allBuilds).toBe('kiln.build.*');
     expect(n.subjects.worker('wrk-docker-7f3a9c')).toBe('kiln.worker.wrk-docker-7f3a9c');
@@ -79,8 +81,8 @@ describe('kilnNames', () => {
     expect(n.subjects.leaseRequest).toBe('kiln.pool.lease');
     expect(n.subjects.heartbeat('wrk-docker-7f3a9c')).toBe('kiln.heartbeat.wrk-docker-7f3a9c');
     expect(n.subjects.allHeartbeats).toBe('kiln.heartbeat.*');
-    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers', logArchiver: 'kiln_log_archiver' });
-    expect(n.buckets).toEqual({ logArchive: 'kiln_log_archive', cache: 'kiln_cache', cacheKeys: 'kiln_cache_keys', poolLeader: 'kiln_pool_leader' });
+    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers', logArchiver: 'kiln_log_archiver', deployerBuilds: 'kiln_deployer_builds' });
+    expect(n.buckets).toEqual({ logArchive: 'kiln_log_archive', cache: 'kiln_cache', cacheKeys: 'kiln_cache_keys', apiTokens: 'kiln_api_tokens', poolLeader: 'kiln_pool_leader' });
   });
 
   it('namespaces every name', () => {

@@ -5,6 +5,8 @@ export * from './registry';
 export * from './builds/events';
 export * from './workers/events';
 export * from './projects/events';
+export * from './deploys/events';
 export * from './logs/chunk';
 export * from './pool/lease';
 export * from './ids';
+export * from './catalog';

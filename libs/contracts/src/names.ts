@@ -21,6 +21,8 @@ export interface KilnNames {
     readonly projects: string;
     /** Log chunks: `<ns>.log.<buildId>`. */
     readonly logs: string;
+    /** Deploy aggregates: `<ns>.deploy.<deployId>`. */
+    readonly deploys: string;
   };
   readonly subjects: {
     build(buildId: string): string;
@@ -31,6 +33,8 @@ export interface KilnNames {
     readonly allProjects: string;
     log(buildId: string): string;
     readonly allLogs: string;
+    deploy(deployId: string): string;
+    readonly allDeploys: string;
     /** Core NATS request/reply: scheduler asks pool-manager for a lease. */
     readonly leaseRequest: string;
     /** Core NATS: agents publish heartbeats here (`<ns>.heartbeat.<workerId>`). */
@@ -45,6 +49,8 @@ export interface KilnNames {
     readonly apiWorkers: string;
     /** log-store: archives a build's log when its `end` record arrives. */
     readonly logArchiver: string;
+    /** deployer: reacts to `BuildSucceeded` of builds whose pipeline has a `deploy` section. */
+    readonly deployerBuilds: string;
   };
   /** Object store bucket names. */
   readonly buckets: {
@@ -52,6 +58,8 @@ export interface KilnNames {
     readonly cache: string;
     /** KV bucket of build-cache pointers: `<projectId>.<encoded key>` → entry. */
     readonly cacheKeys: string;
+    /** KV bucket of API tokens (hashed), by token id. */
+    readonly apiTokens: string;
     /** KV bucket holding the pool-manager leader's lease (one replica provisions). */
     readonly poolLeader: string;
   };
@@ -75,6 +83,7 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
       workers: `${NS}_WORKERS`,
       projects: `${NS}_PROJECTS`,
       logs: `${NS}_LOGS`,
+      deploys: `${NS}_DEPLOYS`,
     },
     subjects: {
       build: (id) => `${ns}.build.${token(id)}`,
@@ -85,6 +94,8 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
       allProjects: `${ns}.project.*`,
       log: (id) => `${ns}.log.${token(id)}`,
       allLogs: `${ns}.log.*`,
+      deploy: (id) => `${ns}.deploy.${token(id)}`,
+      allDeploys: `${ns}.deploy.*`,
       leaseRequest: `${ns}.pool.lease`,
       heartbeat: (id) => `${ns}.heartbeat.${token(id)}`,
       allHeartbeats: `${ns}.heartbeat.*`,
@@ -94,11 +105,13 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
       apiProjects: `${ns}_api_projects`,
       apiWorkers: `${ns}_api_workers`,
       logArchiver: `${ns}_log_archiver`,
+      deployerBuilds: `${ns}_deployer_builds`,
     },
     buckets: {
       logArchive: `${ns}_log_archive`,
       cache: `${ns}_cache`,
       cacheKeys: `${ns}_cache_keys`,
+      apiTokens: `${ns}_api_tokens`,
       poolLeader: `${ns}_pool_leader`,
     },
   };

@@ -23,6 +23,8 @@ export const AGENT_ENV_ALLOWLIST = [
   ConfigKeys.poolWarmupCommand,
   ConfigKeys.poolWarmupTimeoutMs,
   ConfigKeys.heartbeatMisses,
+  ConfigKeys.cacheMaxBytes,
+  ConfigKeys.cacheMaxAgeMs,
   'KILN_LOG_LEVEL',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_TRACES_EXPORTER',

@@ -17,6 +17,8 @@ export const ConfigKeys = {
   streamReplicas: 'KILN_STREAM_REPLICAS',
   /** Bearer token for `/api/*` (a dev default is printed at start when unset). */
   adminToken: 'KILN_ADMIN_TOKEN',
+  /** Requests per second each API token may make (a burst of twice that); over it: 429. */
+  apiRateLimit: 'KILN_API_RATE_LIMIT',
   /** Key (any string; hashed to 256 bits) encrypting secrets at rest. */
   secretKey: 'KILN_SECRET_KEY',
   /** Ports. */
@@ -25,6 +27,13 @@ export const ConfigKeys = {
   logStorePort: 'KILN_LOG_STORE_PORT',
   schedulerPort: 'KILN_SCHEDULER_PORT',
   poolManagerPort: 'KILN_POOL_MANAGER_PORT',
+  /** HTTP port of the deployer's own endpoints (`/healthz`, `/readyz`); default 8085. */
+  deployerPort: 'KILN_DEPLOYER_PORT',
+  /**
+   * Port of the edge router (in the deployer; default 8090): a request whose `Host` is
+   * `<environment>.localhost` goes to that environment's warm instances, round-robin.
+   */
+  edgePort: 'KILN_EDGE_PORT',
   /** Where the api gateway finds ingest and log-store. */
   ingestUrl: 'KILN_INGEST_URL',
   logStoreUrl: 'KILN_LOG_STORE_URL',
@@ -48,6 +57,10 @@ export const ConfigKeys = {
   poolDockerImage: 'KILN_POOL_DOCKER_IMAGE',
   /** Docker Engine API socket for the docker driver. */
   dockerSocket: 'DOCKER_SOCKET',
+  /** Build-cache size per project (bytes) before least recently used entries go (default 5 GiB). */
+  cacheMaxBytes: 'KILN_CACHE_MAX_BYTES',
+  /** Build-cache entries unused this long are evicted (ms; default 30 days). */
+  cacheMaxAgeMs: 'KILN_CACHE_MAX_AGE_MS',
   /** Where the process driver puts worker directories. */
   workRoot: 'KILN_WORK_ROOT',
   /** Default per-project concurrency. */
@@ -59,6 +72,21 @@ export const ConfigKeys = {
   maxAttempts: 'KILN_MAX_ATTEMPTS',
   /** Worker (agent) identity, set by the pool-manager's driver. */
   workerId: 'KILN_WORKER_ID',
+  /**
+   * Most bytes of step output one build's log keeps (UTF-8 text plus one byte per line
+   * break; default 50 MiB). Past it the log says once `kiln: log truncated at N bytes; the
+   * build goes on`, further step output lines are dropped and counted, and the build goes on.
+   * Read by the agent.
+   */
+  logMaxBytes: 'KILN_LOG_MAX_BYTES',
+  /**
+   * Longest a log record stays in the logs stream, e.g. `7d`, `12h`, `90m` (JetStream
+   * `max_age` of the logs stream; empty, `0` or `forever`: kept forever, the default).
+   * Finished logs are archived to the object store first and read from there once their
+   * stream copy has aged out; a log that never ended (no `end` record) is not archived, so
+   * keep this well above the longest build. Applied by log-store at start.
+   */
+  logRetention: 'KILN_LOG_RETENTION',
 } as const;
 
 export interface KilnConfig {
@@ -67,12 +95,17 @@ export interface KilnConfig {
   namespace: string;
   streamReplicas: number;
   adminToken: string | null;
+  apiRateLimit: number;
   secretKey: string;
   apiPort: number;
   ingestPort: number;
   logStorePort: number;
   schedulerPort: number;
   poolManagerPort: number;
+  /** See {@link ConfigKeys.deployerPort}. */
+  deployerPort: number;
+  /** See {@link ConfigKeys.edgePort}. */
+  edgePort: number;
   ingestUrl: string;
   logStoreUrl: string;
   publicUrl: string;
@@ -84,6 +117,8 @@ export interface KilnConfig {
   poolWarmupTimeoutMs: number;
   poolDriver: 'process' | 'docker';
   poolDockerImage: string;
+  cacheMaxBytes: number;
+  cacheMaxAgeMs: number;
   dockerSocket: string;
   workRoot: string;
   projectConcurrency: number;
@@ -91,6 +126,10 @@ export interface KilnConfig {
   heartbeatMisses: number;
   maxAttempts: number;
   workerId: string | null;
+  /** See {@link ConfigKeys.logMaxBytes}. */
+  logMaxBytes: number;
+  /** Max age of the logs stream in milliseconds; 0 keeps records forever. See {@link ConfigKeys.logRetention}. */
+  logRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -122,6 +161,34 @@ function oneOf<T extends string>(env: Env, key: string, values: readonly T[], de
   return raw as T;
 }
 
+/** Default {@link KilnConfig.logMaxBytes}: 50 MiB. */
+export const DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024;
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * Parses a retention like `7d`, `12h`, `90m`, `30s`, `1w` (or a sum such as `1d12h`) into
+ * milliseconds; empty, `0`, `forever` and `never` mean 0 (keep forever). Throws on anything else.
+ */
+export function parseRetention(raw: string): number {
+  const text = raw.trim().toLowerCase();
+  if (text === '' || text === '0' || text === 'forever' || text === 'never') return 0;
+  if (!/^(\d+(ms|s|m|h|d|w))+$/.test(text)) throw new Error(`"${raw}" is not a duration like 7d, 12h or 90m`);
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) total += Number(m[1]) * DURATION_UNITS_MS[m[2]];
+  return total;
+}
+
+function retention(env: Env, key: string): number {
+  const raw = env[key];
+  if (raw === undefined) return 0;
+  try {
+    return parseRetention(raw);
+  } catch (e) {
+    throw new ConfigError(`${key}=${(e as Error).message}`);
+  }
+}
+
 function str(env: Env, key: string, def: string): string {
   const v = env[key];
   return v === undefined || v === '' ? def : v;
@@ -137,12 +204,15 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     namespace: str(env, ConfigKeys.namespace, 'kiln'),
     streamReplicas: int(env, ConfigKeys.streamReplicas, 1, 1),
     adminToken: env[ConfigKeys.adminToken] || null,
+    apiRateLimit: int(env, ConfigKeys.apiRateLimit, 50, 1),
     secretKey: str(env, ConfigKeys.secretKey, 'kiln-dev-secret-key-change-me'),
     apiPort,
     ingestPort,
     logStorePort,
     schedulerPort: int(env, ConfigKeys.schedulerPort, 8083, 0),
     poolManagerPort: int(env, ConfigKeys.poolManagerPort, 8084, 0),
+    deployerPort: int(env, ConfigKeys.deployerPort, 8085, 0),
+    edgePort: int(env, ConfigKeys.edgePort, 8090, 0),
     ingestUrl: str(env, ConfigKeys.ingestUrl, `http://127.0.0.1:${ingestPort}`),
     logStoreUrl: str(env, ConfigKeys.logStoreUrl, `http://127.0.0.1:${logStorePort}`),
     publicUrl: str(env, ConfigKeys.publicUrl, `http://127.0.0.1:${apiPort}`),
@@ -154,6 +224,8 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     poolWarmupTimeoutMs: int(env, ConfigKeys.poolWarmupTimeoutMs, 10 * 60_000, 100),
     poolDriver: oneOf(env, ConfigKeys.poolDriver, ['process', 'docker'] as const, 'process'),
     poolDockerImage: str(env, ConfigKeys.poolDockerImage, 'kiln:latest'),
+    cacheMaxBytes: int(env, ConfigKeys.cacheMaxBytes, 5 * 1024 ** 3, 1),
+    cacheMaxAgeMs: int(env, ConfigKeys.cacheMaxAgeMs, 30 * 24 * 3600_000, 1000),
     dockerSocket: str(env, ConfigKeys.dockerSocket, '/var/run/docker.sock'),
     workRoot: str(env, ConfigKeys.workRoot, join(tmpdir(), 'kiln-workers')),
     projectConcurrency: int(env, ConfigKeys.projectConcurrency, 6, 1),
@@ -161,6 +233,8 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     heartbeatMisses: int(env, ConfigKeys.heartbeatMisses, 3, 1),
     maxAttempts: int(env, ConfigKeys.maxAttempts, 3, 1),
     workerId: env[ConfigKeys.workerId] || null,
+    logMaxBytes: int(env, ConfigKeys.logMaxBytes, DEFAULT_LOG_MAX_BYTES, 1024),
+    logRetentionMs: retention(env, ConfigKeys.logRetention),
   };
   if (!/^[a-z][a-z0-9_]{0,30}$/.test(cfg.namespace)) {
     throw new ConfigError(`${ConfigKeys.namespace}="${cfg.namespace}" must be 1-31 lower-case letters, digits or _ starting with a letter`);

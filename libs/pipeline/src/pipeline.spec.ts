@@ -111,7 +111,7 @@ describe('parsePipeline', () => {
       expect(e).toEqual({
         line: 4,
         column: 5,
-        message: "steps[0]: unknown step key 'script' (allowed: name, run, timeout, env)",
+        message: "steps[0]: unknown step key 'script' (allowed: name, run, timeout, env, cache)",
       });
     });
 
@@ -189,5 +189,18 @@ describe('formatPipelineError', () => {
     expect(formatPipelineError({ line: 4, column: 5, message: 'steps[1].run: expected a string' })).toBe(
       '.kiln.yml line 4, column 5: steps[1].run: expected a string',
     );
+  });
+});
+
+describe('step cache', () => {
+  it('parses key, paths and restoreKeys', () => {
+    const r = parsePipeline("steps:\n  - name: deps\n    run: npm ci\n    cache:\n      key: npm-${{ hashFiles('package-lock.json') }}\n      paths: [node_modules]\n      restoreKeys: [npm-]\n");
+    expect(r.ok && r.pipeline.steps[0].cache).toEqual({ key: "npm-${{ hashFiles('package-lock.json') }}", paths: ['node_modules'], restoreKeys: ['npm-'] });
+  });
+  it('names the line of a cache without paths', () => {
+    const r = parsePipeline('steps:\n  - name: deps\n    run: npm ci\n    cache:\n      key: k\n');
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error.line).toBe(5);
+    expect(!r.ok && r.error.message).toMatch(/paths/);
   });
 });
