@@ -1,4 +1,4 @@
-import { LogBatcher } from './log-batcher';
+import { jsonBytes, LogBatcher } from './log-batcher';
 import type { LogLine } from './log-line';
 
 interface Deferred {
@@ -204,5 +204,20 @@ describe('LogBatcher', () => {
     batcher.push(line('a'));
     await batcher.close();
     expect(batcher.unsentCount).toBe(1);
+  });
+});
+
+describe('jsonBytes', () => {
+  it('is the exact UTF-8 length of the JSON of a line', () => {
+    const texts = ['', 'plain ascii', 'quote " and \\ backslash', 'tab\tnewline\n\u0000', 'ümlaut €', 'emoji 😀', 'lone \ud83d half', '\u001b[31mred\u001b[0m', 'x'.repeat(5000)];
+    for (const text of texts) {
+      for (const line of [
+        { n: 1, t: 5, stream: 'stdout' as const, step: 0, text },
+        { n: 123456, t: 1_700_000_000_123, stream: 'system' as const, step: null, text },
+        { n: 99, t: 1.5, stream: 'stderr' as const, step: 12, text },
+      ]) {
+        expect(jsonBytes(line)).toBe(Buffer.byteLength(JSON.stringify(line), 'utf8'));
+      }
+    }
   });
 });

@@ -131,7 +131,7 @@ export class LogBatcher {
     let bytes = 2; // "[" and "]"
     let count = 0;
     for (const line of this.queue) {
-      const size = Buffer.byteLength(JSON.stringify(line), 'utf8') + (count > 0 ? 1 : 0);
+      const size = jsonBytes(line) + (count > 0 ? 1 : 0);
       if (count > 0 && bytes + size > this.maxBatchBytes) break;
       bytes += size;
       count++;
@@ -190,4 +190,15 @@ export class LogBatcher {
   private giveUpError(): Error {
     return new Error(`LogBatcher: gave up sending ${this.unsentCount} log line(s) after the close timeout`);
   }
+}
+
+/** Characters JSON.stringify escapes in a string (quote, backslash, controls, lone surrogate halves). */
+// eslint-disable-next-line no-control-regex -- these control characters are exactly what JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** UTF-8 length of `JSON.stringify(line)`, without building the string for plain text. */
+export function jsonBytes(line: LogLine): number {
+  const text = NEEDS_ESCAPE.test(line.text) ? Buffer.byteLength(JSON.stringify(line.text), 'utf8') : Buffer.byteLength(line.text, 'utf8') + 2;
+  // {"n":1,"t":2,"stream":"stdout","step":0,"text":...}
+  return 39 + String(line.n).length + String(line.t).length + line.stream.length + String(line.step).length + text;
 }

@@ -22,7 +22,8 @@ export class LineSplitter {
   private readonly maxLineBytes: number;
 
   constructor(
-    private readonly onLine: (text: string) => void,
+    /** Gets each line; `partial` is true for a piece cut from a longer line (the next piece continues it). */
+    private readonly onLine: (text: string, partial: boolean) => void,
     options: LineSplitterOptions = {},
   ) {
     this.maxLineBytes = Math.max(4, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
@@ -40,7 +41,7 @@ export class LineSplitter {
     buf = dropOverwritten(buf.subarray(start));
     while (buf.length > this.maxLineBytes) {
       const cut = utf8Cut(buf, this.maxLineBytes);
-      this.onLine(buf.subarray(0, cut).toString('utf8'));
+      this.onLine(buf.subarray(0, cut).toString('utf8'), true);
       buf = buf.subarray(cut);
     }
     // Copy so that a small remainder does not keep a large chunk alive.
@@ -63,10 +64,10 @@ export class LineSplitter {
     let rest = line.subarray(lastCr + 1, end);
     while (rest.length > this.maxLineBytes) {
       const cut = utf8Cut(rest, this.maxLineBytes);
-      this.onLine(rest.subarray(0, cut).toString('utf8'));
+      this.onLine(rest.subarray(0, cut).toString('utf8'), true);
       rest = rest.subarray(cut);
     }
-    this.onLine(rest.toString('utf8'));
+    this.onLine(rest.toString('utf8'), false);
   }
 }
 

@@ -8,6 +8,11 @@ export interface StepOutputLine {
   stream: 'stdout' | 'stderr';
   /** Line text without its line terminator. */
   text: string;
+  /**
+   * Set when the line was longer than `maxLineBytes` and this is a piece of it that the
+   * next line of the same stream continues (masking joins such pieces).
+   */
+  partial?: true;
 }
 
 /** How a step ended. */
@@ -68,8 +73,8 @@ export function runStep(opts: RunStepOptions): Promise<StepResult> {
 
   return new Promise<StepResult>((resolve) => {
     const splitOptions = { maxLineBytes: opts.maxLineBytes };
-    const stdout = new LineSplitter((text) => opts.onLine({ stream: 'stdout', text }), splitOptions);
-    const stderr = new LineSplitter((text) => opts.onLine({ stream: 'stderr', text }), splitOptions);
+    const stdout = new LineSplitter((text, partial) => opts.onLine(partial ? { stream: 'stdout', text, partial } : { stream: 'stdout', text }), splitOptions);
+    const stderr = new LineSplitter((text, partial) => opts.onLine(partial ? { stream: 'stderr', text, partial } : { stream: 'stderr', text }), splitOptions);
     let stopReason: 'timed_out' | 'cancelled' | null = null;
     let exited = false;
     let exitCode: number | null = null;

@@ -3,10 +3,14 @@ import { decodeLogChunk, InvalidError, parseLogCursor, KilnNames, LogChunk, LogC
 import { follow, lastSubjectSeq } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
 import { compareCursor, CursorLine, linesOf, PositionedLine } from './log-cursor';
-import { LogTail, TailHub } from './tail-hub';
+import { LogArchive } from './log-archive';
+import { LogTail, TailHandlers, TailHub } from './tail-hub';
 
 export type { CursorLine } from './log-cursor';
-export type { LogTail } from './tail-hub';
+export type { LogTail, TailHandlers } from './tail-hub';
+
+/** Bytes one pull of a history read asks for (more than the largest record). */
+const READ_BATCH_BYTES = 2 * 1024 * 1024;
 
 /** Most lines one history read returns. */
 export const MAX_HISTORY_LIMIT = 5000;
@@ -29,10 +33,48 @@ export interface LogPage {
   end: { status: string } | null;
 }
 
+/** Collects one page of lines from records fed in log order. */
+class PageBuilder {
+  readonly lines: PositionedLine[] = [];
+  end: { status: string } | null = null;
+  private full = false;
+
+  constructor(
+    private readonly after: LogCursor | null,
+    private readonly limit: number,
+    private readonly step: number | undefined,
+  ) {}
+
+  /**
+   * Feeds the record at `seq` (null: undecodable, skipped); false when the page is complete.
+   * A page that fills up looks at one more record, so a log ending there reports its end.
+   */
+  add(seq: number, chunk: LogChunk | null): boolean {
+    if (chunk?.kind === 'end') {
+      this.end = { status: chunk.status };
+      return false;
+    }
+    if (this.full) return false;
+    if (chunk) {
+      for (const p of linesOf(seq, chunk)) {
+        if (compareCursor(p.pos, this.after) <= 0) continue;
+        if (this.step !== undefined && p.line.step !== this.step) continue;
+        if (this.full) return false;
+        this.lines.push(p);
+        this.full = this.lines.length >= this.limit;
+      }
+    }
+    return true;
+  }
+}
+
 /**
- * Reads a build's log from its subject in the logs stream: `history` is a bounded read of
- * what exists now, `tail` the same read that keeps following until the end record. Tails
- * of one build share one live consumer (see {@link TailHub}).
+ * Reads a build's log: `history` is a bounded read of what exists now, `tail` the same
+ * read that keeps following until the end record. Tails of one build share one live
+ * consumer (see {@link TailHub}). Records come from the build's subject in the logs stream
+ * or, once the log is archived (see {@link LogArchive}), from the archive for the part it
+ * covers and from the stream after it — so reads go on unchanged, with the same cursors,
+ * after the stream's copy has aged out or was purged.
  */
 export class LogReader {
   private readonly hub: TailHub;
@@ -42,17 +84,22 @@ export class LogReader {
     private readonly jsm: JetStreamManager,
     private readonly names: KilnNames,
     private readonly log: Logger = new Logger('log-store'),
+    private readonly archive: LogArchive | null = null,
   ) {
     this.hub = new TailHub({
       page: (buildId, after, limit) => this.read(buildId, after, limit),
-      open: (buildId, startSeq, onRecord) =>
-        follow(this.js, this.jsm, {
-          stream: this.names.streams.logs,
-          filter: this.subjectOf(buildId),
-          startSeq,
+      open: async (buildId, onRecord) => {
+        // live records only: every watcher reads what exists through `page` (stream or archive)
+        const stream = this.names.streams.logs;
+        const subject = this.subjectOf(buildId);
+        return follow(this.js, this.jsm, {
+          stream,
+          filter: subject,
+          startSeq: (await lastSubjectSeq(this.jsm, stream, subject)) + 1,
           onMessage: (m) => onRecord(m.seq, this.decode(m)),
           onError: (e, m) => this.log.error('log tail delivery failed', { buildId, seq: m.seq, err: e as Error }),
-        }),
+        });
+      },
     });
   }
 
@@ -99,6 +146,12 @@ export class LogReader {
     return this.hub.watch(buildId, after, { onLine, onEnd, onError });
   }
 
+  /** Like {@link tail}, with the hub's handlers (lines in batches) and a tail that can pause. */
+  watch(buildId: string, after: LogCursor | null, handlers: TailHandlers): LogTail {
+    this.subjectOf(buildId);
+    return this.hub.watch(buildId, after, handlers);
+  }
+
   /** Live reads and watchers now open. */
   tailStats(): { feeds: number; watchers: number } {
     return this.hub.stats();
@@ -111,43 +164,39 @@ export class LogReader {
 
   /**
    * The ordered read behind `history` and the catch-up of tails: from the chunk holding
-   * `after` to `limit` lines or the last record that exists now. When the page fills at a
-   * chunk boundary it looks at one more record so a log ending there reports its end.
+   * `after` to `limit` lines or the last record that exists now — from the archive for the
+   * sequences it covers, then from the stream.
    */
   private async read(buildId: string, after: LogCursor | null, limit: number, step?: number): Promise<{ lines: PositionedLine[]; end: { status: string } | null }> {
-    const stream = this.names.streams.logs;
     const subject = this.subjectOf(buildId);
-    const startSeq = after ? Math.max(after.seq, 1) : 1;
-    const lines: PositionedLine[] = [];
-    let end: { status: string } | null = null;
+    const page = new PageBuilder(after, limit, step);
+    let startSeq = after ? Math.max(after.seq, 1) : 1;
+    const manifest = this.archive ? await this.archive.manifest(buildId) : null;
+    if (manifest && startSeq <= manifest.lastSeq) {
+      for await (const r of this.archive!.records(manifest, startSeq)) {
+        if (!page.add(r.seq, r.chunk)) return page;
+      }
+      startSeq = manifest.lastSeq + 1;
+    }
+    await this.readStream(subject, startSeq, page);
+    return page;
+  }
+
+  private async readStream(subject: string, startSeq: number, page: PageBuilder): Promise<void> {
+    const stream = this.names.streams.logs;
     const untilSeq = await lastSubjectSeq(this.jsm, stream, subject);
-    if (untilSeq < startSeq) return { lines, end };
+    if (untilSeq < startSeq) return;
     const consumer = await this.js.consumers.get(stream, { filterSubjects: subject, opt_start_seq: startSeq });
-    const messages = await consumer.consume({ max_messages: 256 });
+    // bounded by bytes: a chunk can be up to 1 MiB, and a page needs only a few
+    const messages = await consumer.consume({ max_bytes: READ_BATCH_BYTES });
     try {
-      let full = false;
-      read: for await (const m of messages) {
-        const chunk = this.decode(m);
-        if (chunk?.kind === 'end') {
-          end = { status: chunk.status };
-          break;
-        }
-        if (full) break;
-        if (chunk) {
-          for (const p of linesOf(m.seq, chunk)) {
-            if (compareCursor(p.pos, after) <= 0) continue;
-            if (step !== undefined && p.line.step !== step) continue;
-            if (full) break read;
-            lines.push(p);
-            full = lines.length >= limit;
-          }
-        }
+      for await (const m of messages) {
+        if (!page.add(m.seq, this.decode(m))) break;
         if (m.seq >= untilSeq || m.info.pending === 0) break;
       }
     } finally {
       await messages.close().catch(() => undefined);
     }
-    return { lines, end };
   }
 
   private decode(m: JsMsg): LogChunk | null {

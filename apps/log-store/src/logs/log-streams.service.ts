@@ -8,10 +8,24 @@ import { CursorLine, LogReader } from './log-reader';
 /** A comment line this often keeps proxies from closing an idle event stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
 /**
- * A client this far behind (bytes queued on its socket) is dropped; its EventSource
- * reconnects with `Last-Event-ID` and resumes where it stopped.
+ * A client with this many bytes queued on its socket is paused: nothing more is written
+ * for it until the socket drains, then its tail resumes after the last line written (from
+ * the live read's window of recent lines, else from the store), so a slow client costs
+ * bounded memory and still gets every line once, in order, on the same connection.
  */
-const SSE_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+export const SSE_HIGH_WATER_BYTES = 256 * 1024;
+
+/** The `line` event of each line, made once: the watchers of a live build share its line objects. */
+const sseEvents = new WeakMap<CursorLine, string>();
+
+function sseEvent(line: CursorLine): string {
+  let ev = sseEvents.get(line);
+  if (ev === undefined) {
+    ev = `id: ${line.cursor}\nevent: line\ndata: ${JSON.stringify(line)}\n\n`;
+    sseEvents.set(line, ev);
+  }
+  return ev;
+}
 
 /**
  * Writes logs onto HTTP responses that outlive a request handler (Server-Sent Events,
@@ -23,6 +37,8 @@ export class LogStreams implements BeforeApplicationShutdown {
   private readonly open = new Set<() => Promise<void>>();
   /** Interval of the `: ping` comment on event streams (tests shorten it). */
   heartbeatMs = SSE_HEARTBEAT_MS;
+  /** How often a slow client's stream was paused until its socket drained. */
+  pauses = 0;
 
   constructor(
     private readonly reader: LogReader,
@@ -45,25 +61,30 @@ export class LogStreams implements BeforeApplicationShutdown {
       if (!res.writableEnded) res.end();
       await tail.stop();
     };
-    const tail = this.reader.tail(
-      buildId,
-      after,
-      (line: CursorLine) => {
-        res.write(`id: ${line.cursor}\nevent: line\ndata: ${JSON.stringify(line)}\n\n`);
-        if (res.writableLength > SSE_MAX_BUFFERED_BYTES) {
-          this.log.warn('log stream client too slow; closing so it resumes', { buildId, cursor: line.cursor });
-          void close();
+    const tail = this.reader.watch(buildId, after, {
+      // the lines handed over together (a chunk's worth) leave in one write
+      onLines: (lines: CursorLine[]) => {
+        let text = '';
+        for (const line of lines) text += sseEvent(line);
+        res.write(text);
+        if (res.writableLength > SSE_HIGH_WATER_BYTES && !closed) {
+          // a slow client: stop handing it lines until its socket drains, then go on from here
+          this.pauses++;
+          tail.pause();
+          res.once('drain', () => {
+            if (!closed) tail.resume();
+          });
         }
       },
-      (status) => {
+      onEnd: (status) => {
         res.write(`event: end\ndata: ${JSON.stringify({ status })}\n\n`);
         void close();
       },
-      (e) => {
+      onError: (e) => {
         this.log.error('log stream failed', { buildId, err: e as Error });
         void close();
       },
-    );
+    });
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache');

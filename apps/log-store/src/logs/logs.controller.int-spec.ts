@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import http, { IncomingHttpHeaders } from 'node:http';
+import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -7,7 +7,7 @@ import { JetStreamClient, JetStreamManager, NatsConnection } from 'nats';
 import { kilnNames } from '@kiln/contracts';
 import { connectNats, deleteStreams, ensureStreams } from '@kiln/event-store';
 import { testNamespace, testNatsUrl } from '@kiln/testing';
-import { eventually, LogWriter, sleep } from '../../test/log-fixtures';
+import { eventually, LogWriter, openSse, SseEvent, sleep } from '../../test/log-fixtures';
 import { AppModule } from '../app.module';
 import { LogStreams } from './log-streams.service';
 
@@ -17,62 +17,6 @@ interface PageBody {
   nextCursor: string | null;
   complete: boolean;
   status?: string;
-}
-
-interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
-
-/** An SSE client on node's http: parses events as they arrive. */
-function openSse(port: number, path: string, headers: Record<string, string> = {}) {
-  return new Promise<{
-    status: number;
-    headers: IncomingHttpHeaders;
-    events: SseEvent[];
-    comments: string[];
-    body: () => string;
-    ended: () => boolean;
-    close: () => void;
-  }>((resolve, reject) => {
-    const events: SseEvent[] = [];
-    const comments: string[] = [];
-    let raw = '';
-    let buf = '';
-    let ended = false;
-    const req = http.get({ host: '127.0.0.1', port, path, headers }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        raw += chunk;
-        buf += chunk;
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: SseEvent = { event: 'message', data: '' };
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) comments.push(line.slice(1).trim());
-            else if (line.startsWith('id: ')) ev.id = line.slice(4);
-            else if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('data: ')) ev.data += line.slice(6);
-          }
-          if (block.split('\n').some((l) => !l.startsWith(':'))) events.push(ev);
-        }
-      });
-      res.on('end', () => (ended = true));
-      res.on('error', () => undefined);
-      resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        events,
-        comments,
-        body: () => raw,
-        ended: () => ended,
-        close: () => req.destroy(),
-      });
-    });
-    req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
-  });
 }
 
 describe('log-store HTTP on real JetStream', () => {
@@ -185,7 +129,8 @@ describe('log-store HTTP on real JetStream', () => {
       expect(ids).toEqual(sse.events.filter((e) => e.event === 'line').map((e) => JSON.parse(e.data).cursor));
       expect(sse.events[sse.events.length - 1]).toEqual({ event: 'end', data: JSON.stringify({ status: 'succeeded' }) });
       expect(sse.comments).toContain('ping');
-      expect(sse.body()).toMatch(/^id: \d+-\d+\nevent: line\ndata: \{.*\}\n\n/);
+      // a heartbeat may come first on a slow machine
+      expect(sse.body()).toMatch(/^(: ping\n\n)*id: \d+-\d+\nevent: line\ndata: \{.*\}\n\n/);
     });
 
     it('resumes from Last-Event-ID after a disconnect without gap or duplicate', async () => {
@@ -228,6 +173,45 @@ describe('log-store HTTP on real JetStream', () => {
       expect(lineTexts(sa.events)).toEqual(a.texts());
       expect(lineTexts(sb.events)).toEqual(b.texts());
     });
+
+    it('pauses a slow client instead of buffering for it, then resumes without gap or duplicate', async () => {
+      const a = newBuild();
+      const streams = app.get(LogStreams);
+      const pausesBefore = streams.pauses;
+      const received: string[] = [];
+      let ended = false;
+      let buf = '';
+      let res!: http.IncomingMessage;
+      await new Promise<void>((resolve) => {
+        http.get({ host: '127.0.0.1', port, path: `/builds/${a.buildId}/logs/stream` }, (r) => {
+          res = r;
+          r.setEncoding('utf8');
+          r.on('data', (chunk: string) => {
+            buf += chunk;
+            for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+              const block = buf.slice(0, i);
+              buf = buf.slice(i + 2);
+              const data = /^data: (.*)$/m.exec(block)?.[1];
+              if (block.includes('event: line') && data) received.push(JSON.parse(data).text);
+              if (block.includes('event: end')) ended = true;
+            }
+          });
+          resolve();
+        });
+      });
+      res.pause(); // the client stops reading
+      // write until the socket buffers are full and the server pauses the stream
+      for (let i = 0; i < 400 && streams.pauses === pausesBefore; i++) {
+        await a.lines(1000, 0, 200);
+        if (i % 10 === 9) await sleep(50);
+      }
+      expect(streams.pauses).toBeGreaterThan(pausesBefore);
+      await a.lines(1000, 0, 200); // written while the client is paused
+      await a.end('succeeded');
+      res.resume();
+      await eventually(() => ended, 30_000, 'the end event');
+      expect(received).toEqual(a.texts());
+    }, 60_000);
 
     it('ends open streams when the app shuts down', async () => {
       const a = newBuild();

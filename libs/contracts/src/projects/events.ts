@@ -25,6 +25,42 @@ export const ProjectCreatedV1 = defineEvent(
   }),
 );
 
-export const ProjectEventDefinitions = [ProjectCreatedV1] as const;
+/**
+ * Name of a project secret: an environment variable name (letters, digits, `_`, not
+ * starting with a digit, at most 128 characters). Steps get each secret under its name.
+ */
+export const SecretNameSchema = z
+  .string()
+  .max(128, 'at most 128 characters')
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _, not starting with a digit (an environment variable name)');
+
+/** A secret value as stored in events: never plaintext (`enc:v1:` + AES-256-GCM with `KILN_SECRET_KEY`). */
+const EncryptedSecretSchema = z.string().startsWith('enc:v1:', 'must be encrypted (enc:v1:...)');
+
+/**
+ * A project secret was set (created or replaced). Agents read it from the project's events,
+ * decrypt it with `KILN_SECRET_KEY`, pass it to every step as an environment variable and
+ * mask it (`***`) in the build log before a line leaves the worker.
+ */
+export const ProjectSecretSetV1 = defineEvent(
+  'ProjectSecretSet',
+  1,
+  z.object({
+    projectId: id,
+    name: SecretNameSchema,
+    /** The value, encrypted at rest; the API never returns it. */
+    value: EncryptedSecretSchema,
+    setAt: iso,
+  }),
+);
+
+/** A project secret was removed: later builds no longer get it. */
+export const ProjectSecretRemovedV1 = defineEvent(
+  'ProjectSecretRemoved',
+  1,
+  z.object({ projectId: id, name: SecretNameSchema, removedAt: iso }),
+);
+
+export const ProjectEventDefinitions = [ProjectCreatedV1, ProjectSecretSetV1, ProjectSecretRemovedV1] as const;
 export type ProjectEvent = EventOf<(typeof ProjectEventDefinitions)[number]>;
 export const projectCodec = new EventCodec<ProjectEvent>(ProjectEventDefinitions);

@@ -1,4 +1,4 @@
-import { IllegalStateError, ProjectEvent, projectCodec } from '@kiln/contracts';
+import { IllegalStateError, InvalidError, NotFoundError, ProjectEvent, projectCodec } from '@kiln/contracts';
 import { given } from '@kiln/testing';
 import { fold } from '../decider';
 import { projectDecider, refTriggers } from './project.decider';
@@ -32,6 +32,71 @@ describe('project decider', () => {
   it('folds ProjectCreated into an active project', () => {
     expect(fold(projectDecider, [])).toEqual({ status: 'none' });
     expect(fold(projectDecider, [created])).toEqual({ status: 'active', ...data });
+  });
+});
+
+describe('project secrets', () => {
+  const sealed = (tag: string) => `enc:v1:aXY.dGFn.${tag}`;
+  const set = (name: string, tag: string, at = '2024-05-15T10:00:00.000Z'): ProjectEvent => ({
+    type: 'ProjectSecretSet',
+    data: { projectId: data.projectId, name, value: sealed(tag), setAt: at },
+  });
+
+  it('sets a secret of an existing project', () => {
+    given(projectDecider, [created])
+      .when({ type: 'SetProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', value: sealed('a'), now: '2024-05-15T10:00:00.000Z' })
+      .then([set('NPM_TOKEN', 'a')]);
+    expect(() => projectCodec.validate(set('NPM_TOKEN', 'a'))).not.toThrow();
+  });
+
+  it('replaces a secret that is set again', () => {
+    given(projectDecider, [created, set('NPM_TOKEN', 'a')])
+      .when({ type: 'SetProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', value: sealed('b'), now: '2024-05-16T10:00:00.000Z' })
+      .then([set('NPM_TOKEN', 'b', '2024-05-16T10:00:00.000Z')]);
+    expect(fold(projectDecider, [created, set('NPM_TOKEN', 'a'), set('NPM_TOKEN', 'b', 'later')])).toMatchObject({ secrets: { NPM_TOKEN: { value: sealed('b'), setAt: 'later' } } });
+  });
+
+  it('rejects a secret for a project that does not exist', () => {
+    given(projectDecider, [])
+      .when({ type: 'SetProjectSecret', projectId: 'proj-nope', name: 'NPM_TOKEN', value: sealed('a'), now: 't' })
+      .thenThrows(NotFoundError, /project proj-nope not found/);
+    given(projectDecider, []).when({ type: 'RemoveProjectSecret', projectId: 'proj-nope', name: 'NPM_TOKEN', now: 't' }).thenThrows(NotFoundError, /project proj-nope not found/);
+  });
+
+  it('rejects names the runner sets itself', () => {
+    for (const name of ['CI', 'KILN', 'KILN_BUILD_ID']) {
+      given(projectDecider, [created]).when({ type: 'SetProjectSecret', projectId: data.projectId, name, value: sealed('a'), now: 't' }).thenThrows(InvalidError, /reserved/);
+    }
+  });
+
+  it('removes a secret', () => {
+    given(projectDecider, [created, set('NPM_TOKEN', 'a'), set('DEPLOY_KEY', 'k')])
+      .when({ type: 'RemoveProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', now: '2024-05-17T10:00:00.000Z' })
+      .then([{ type: 'ProjectSecretRemoved', data: { projectId: data.projectId, name: 'NPM_TOKEN', removedAt: '2024-05-17T10:00:00.000Z' } }]);
+  });
+
+  it('rejects removing a secret that is not set', () => {
+    const removed: ProjectEvent = { type: 'ProjectSecretRemoved', data: { projectId: data.projectId, name: 'NPM_TOKEN', removedAt: 't' } };
+    given(projectDecider, [created]).when({ type: 'RemoveProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', now: 't' }).thenThrows(NotFoundError, /no secret NPM_TOKEN/);
+    given(projectDecider, [created, set('NPM_TOKEN', 'a'), removed])
+      .when({ type: 'RemoveProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', now: 't' })
+      .thenThrows(NotFoundError, /no secret NPM_TOKEN/);
+  });
+
+  it('folds set and removed secrets by name', () => {
+    const removed: ProjectEvent = { type: 'ProjectSecretRemoved', data: { projectId: data.projectId, name: 'NPM_TOKEN', removedAt: 't' } };
+    expect(fold(projectDecider, [created, set('NPM_TOKEN', 'a'), set('DEPLOY_KEY', 'k'), removed])).toEqual({
+      status: 'active',
+      ...data,
+      secrets: { DEPLOY_KEY: { value: sealed('k'), setAt: '2024-05-15T10:00:00.000Z' } },
+    });
+  });
+
+  it('never stores a plaintext value: the contract requires enc:v1:', () => {
+    const plain: ProjectEvent = { type: 'ProjectSecretSet', data: { projectId: data.projectId, name: 'NPM_TOKEN', value: 'hunter22', setAt: 't' } };
+    expect(() => projectCodec.validate(plain)).toThrow(/must be encrypted/);
+    const badName: ProjectEvent = { type: 'ProjectSecretSet', data: { projectId: data.projectId, name: '1BAD-NAME', value: sealed('a'), setAt: 't' } };
+    expect(() => projectCodec.validate(badName)).toThrow(/name/);
   });
 });
 

@@ -1,5 +1,12 @@
-import { IllegalStateError, ProjectEvent } from '@kiln/contracts';
+import { IllegalStateError, InvalidError, NotFoundError, ProjectEvent } from '@kiln/contracts';
 import { Decider, assertNever } from '../decider';
+
+/** A project secret as the aggregate keeps it: the encrypted value and when it was set. */
+export interface ProjectSecret {
+  /** `enc:v1:...`; only agents decrypt it. */
+  value: string;
+  setAt: string;
+}
 
 export type Project =
   | { status: 'none' }
@@ -13,29 +20,70 @@ export type Project =
       branches: string[] | null;
       concurrency: number;
       createdAt: string;
+      /** Secrets by name; absent until the first one is set. */
+      secrets?: Readonly<Record<string, ProjectSecret>>;
     };
 
-export type ProjectCommand = {
-  type: 'CreateProject';
-  data: Extract<ProjectEvent, { type: 'ProjectCreated' }>['data'];
-};
+export type ProjectCommand =
+  | {
+      type: 'CreateProject';
+      data: Extract<ProjectEvent, { type: 'ProjectCreated' }>['data'];
+    }
+  | {
+      type: 'SetProjectSecret';
+      projectId: string;
+      name: string;
+      /** Already encrypted (`enc:v1:`); plaintext never reaches an event. */
+      value: string;
+      now: string;
+    }
+  | { type: 'RemoveProjectSecret'; projectId: string; name: string; now: string };
+
+/** Environment names the runner sets itself: a secret may not shadow them. */
+export function isReservedSecretName(name: string): boolean {
+  return name === 'CI' || name === 'KILN' || name.startsWith('KILN_');
+}
 
 function decide(command: ProjectCommand, state: Project): ProjectEvent[] {
   switch (command.type) {
     case 'CreateProject':
       if (state.status !== 'none') throw new IllegalStateError(`project ${command.data.projectId} already exists`);
       return [{ type: 'ProjectCreated', data: command.data }];
+    case 'SetProjectSecret': {
+      const project = active(state, command.projectId);
+      if (isReservedSecretName(command.name)) throw new InvalidError(`secret name ${command.name} is reserved (CI, KILN and KILN_* are set by the runner)`);
+      return [{ type: 'ProjectSecretSet', data: { projectId: project.projectId, name: command.name, value: command.value, setAt: command.now } }];
+    }
+    case 'RemoveProjectSecret': {
+      const project = active(state, command.projectId);
+      if (!project.secrets?.[command.name]) throw new NotFoundError(`project ${project.projectId} has no secret ${command.name}`);
+      return [{ type: 'ProjectSecretRemoved', data: { projectId: project.projectId, name: command.name, removedAt: command.now } }];
+    }
     default:
-      return assertNever(command.type);
+      return assertNever(command);
   }
+}
+
+function active(state: Project, projectId: string): Extract<Project, { status: 'active' }> {
+  if (state.status !== 'active') throw new NotFoundError(`project ${projectId} not found`);
+  return state;
 }
 
 function evolve(state: Project, event: ProjectEvent): Project {
   switch (event.type) {
     case 'ProjectCreated':
       return { status: 'active', ...event.data };
+    case 'ProjectSecretSet': {
+      if (state.status !== 'active') return state;
+      return { ...state, secrets: { ...state.secrets, [event.data.name]: { value: event.data.value, setAt: event.data.setAt } } };
+    }
+    case 'ProjectSecretRemoved': {
+      if (state.status !== 'active') return state;
+      const { [event.data.name]: _removed, ...rest } = state.secrets ?? {};
+      return { ...state, secrets: rest };
+    }
     default:
-      return assertNever(event.type);
+      return assertNever(event);
   }
 }
 

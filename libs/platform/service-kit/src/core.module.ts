@@ -49,7 +49,8 @@ export class KilnCoreModule implements OnApplicationShutdown, BeforeApplicationS
           provide: EventStore,
           useFactory: async (nc: NatsConnection, names: KilnNames, c: KilnConfig) => {
             const store = await EventStore.create(nc, names);
-            await ensureStreams(store.jsm, names, c.streamReplicas);
+            // the logs stream is created with the configured retention; log-store applies a changed one
+            await ensureStreams(store.jsm, names, c.streamReplicas, { logMaxAgeMs: c.logRetentionMs });
             return store;
           },
           inject: [NATS, NAMES, CONFIG],
