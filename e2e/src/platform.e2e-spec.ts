@@ -246,6 +246,69 @@ describe('Kiln end to end', () => {
     expect(await page.text()).toMatch(/swagger/i);
   });
 
+  it('API tokens: hashed, scoped read-only or admin, revocable, rate limited', async () => {
+    const created = await platform.call('POST', '/api/tokens', { name: 'ci-reader', scope: 'read' });
+    expect(created.status).toBe(201);
+    const token: string = created.body.token;
+    expect(token).toMatch(/^kiln_/);
+    const listed = await platform.call('GET', '/api/tokens');
+    expect(JSON.stringify(listed.body)).not.toContain(token);
+    const as = (method: string, path: string, body?: unknown) => platform.call(method, path, body, { authorization: `Bearer ${token}` });
+    expect((await as('GET', '/api/projects')).status).toBe(200);
+    expect((await as('GET', `/api/builds/${okBuildId}/logs?limit=1`)).status).toBe(200);
+    const write = await as('POST', '/api/projects', { name: 'x', repoUrl: '/x', provider: 'github', webhookSecret: 'long-enough' });
+    expect(write.status).toBe(403);
+    expect((await as('POST', '/api/tokens', { name: 'escalate', scope: 'admin' })).status).toBe(403);
+    // a burst far over the limit meets 429 with Retry-After
+    const statuses = await Promise.all(Array.from({ length: 300 }, () => fetch(`${platform.api}/api/pool`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status)));
+    expect(statuses).toContain(429);
+    expect(statuses).toContain(200);
+    expect((await platform.call('DELETE', `/api/tokens/${created.body.id}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await as('GET', '/api/projects')).status).toBe(401);
+  });
+
+  it('a step cache: miss and save, then an exact hit, then a partial hit via restoreKeys; listed and evicted through the API', async () => {
+    const pipeline = [
+      'steps:',
+      '  - name: deps',
+      '    cache:',
+      "      key: deps-${{ hashFiles('deps.lock') }}",
+      '      paths: [vendor]',
+      '      restoreKeys: [deps-]',
+      '    run: |',
+      '      if [ -f vendor/installed ]; then echo "restored: $(cat vendor/installed)"; else echo "fresh install"; fi',
+      '      mkdir -p vendor && cat deps.lock > vendor/installed',
+      '',
+    ].join('\n');
+    const run = async (lock: string) => {
+      const sha = repo.commit({ '.kiln.yml': pipeline, 'deps.lock': lock, 'src.txt': String(Math.random()) }, `deps ${lock}`);
+      const build = await platform.finalBuild((await push(sha)).body.buildId);
+      expect(build.status).toBe('succeeded');
+      const events = (await platform.call('GET', `/api/builds/${build.id}/events`)).body.items as { type: string; data: Record<string, unknown> }[];
+      const logs = (await platform.call('GET', `/api/builds/${build.id}/logs?limit=5000`)).body.items.map((l: { text: string }) => l.text);
+      return { restore: events.find((e) => e.type === 'CacheRestored')!.data, save: events.find((e) => e.type === 'CacheSaved')!.data, logs };
+    };
+    const first = await run('lock-v1');
+    expect(first.restore).toMatchObject({ result: 'miss' });
+    expect(first.save).toMatchObject({ saved: true });
+    expect(first.logs).toContain('fresh install');
+    const second = await run('lock-v1');
+    expect(second.restore).toMatchObject({ result: 'hit', key: first.restore.key });
+    expect(second.logs).toContain('restored: lock-v1');
+    expect(second.save).toMatchObject({ saved: false });
+    const third = await run('lock-v2');
+    expect(third.restore).toMatchObject({ result: 'partial', matchedKey: first.restore.key });
+    expect(third.logs).toContain('restored: lock-v1');
+    expect(third.save).toMatchObject({ saved: true });
+    const caches = await platform.call('GET', `/api/projects/${projectId}/caches`);
+    expect(caches.body.items.map((c: { key: string }) => c.key).sort()).toEqual([first.restore.key, third.restore.key].sort());
+    expect(caches.body.items.every((c: { size: number }) => c.size > 0)).toBe(true);
+    const evicted = await platform.call('DELETE', `/api/projects/${projectId}/caches/${encodeURIComponent(first.restore.key as string)}`);
+    expect(evicted.status).toBe(200);
+    expect((await platform.call('GET', `/api/projects/${projectId}/caches`)).body.items).toHaveLength(1);
+  });
+
   it('rejects API calls without the token', async () => {
     const r = await fetch(`${platform.api}/api/projects`);
     expect(r.status).toBe(401);

@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { connect, StorageType } from 'nats';
 import { benchDispatch, benchThroughput } from './dispatch';
+import { benchLogVolume } from './logs';
 import { NATS_URL, withPlatform } from './platform-run';
 import { row, summary } from './stats';
 
@@ -94,6 +95,8 @@ async function main(): Promise<void> {
       }
       return row('log line written → SSE watcher (via gateway)', summary(lat));
     }));
+    console.log('\nlog volume (one build end to end, 1,000,000-line history, watchers):');
+    await benchLogVolume(rate, (line) => console.log(line));
   }
 }
 

@@ -8,7 +8,7 @@ import { dropSchema } from '@kiln/persistence';
 import { deleteStreams } from '@kiln/event-store';
 import { GitFixture } from '../platform/git-fixture';
 import { githubPush } from '../platform/github-push';
-import { startPlatform } from '../platform/launch';
+import { ServiceName, startPlatform } from '../platform/launch';
 
 export const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
 export const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -39,11 +39,15 @@ export async function withPlatform<T>(
     push: (sha: string) => Promise<string>;
     projectId: string;
     startMs: number;
+    /** The platform's namespace (streams, subjects, buckets). */
+    namespace: string;
+    /** Process id of a running service (for memory figures). */
+    pidOf: (service: ServiceName) => number | undefined;
   }) => Promise<T>,
 ): Promise<T> {
   const namespace = `bench${Date.now().toString(36)}`;
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const env = {
     NATS_URL,
     DATABASE_URL,
@@ -54,6 +58,8 @@ export async function withPlatform<T>(
     KILN_LOG_STORE_PORT: String(ports[2]),
     KILN_SCHEDULER_PORT: String(ports[3]),
     KILN_POOL_MANAGER_PORT: String(ports[4]),
+    KILN_DEPLOYER_PORT: String(ports[5]),
+    KILN_EDGE_PORT: String(ports[6]),
     KILN_WORK_ROOT: join(tmp, 'workers'),
     KILN_LOG_LEVEL: 'warn',
     ...settings,
@@ -76,7 +82,7 @@ export async function withPlatform<T>(
       const r = await fetch(`${api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
       return ((await r.json()) as { buildId: string }).buildId;
     };
-    return await fn({ api, call, repo, push, projectId: project.id, startMs });
+    return await fn({ api, call, repo, push, projectId: project.id, startMs, namespace, pidOf: (name) => platform.services.get(name)?.child.pid });
   } finally {
     await platform.stop();
     const nc = await connect({ servers: NATS_URL });

@@ -8,7 +8,9 @@ import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
 import { OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { openApiDocument } from './openapi/openapi';
-import { ADMIN_TOKEN } from './auth/tokens';
+import { RATE_LIMITER, TOKEN_STORE } from './auth/tokens';
+import { TokenStore } from './auth/token-store';
+import { RateLimiter } from './auth/rate-limiter';
 import { installProxies } from './gateway/proxies';
 import { READ_DB } from './read-model/read-db';
 import { projectionRoutes } from './read-model/routes';
@@ -19,7 +21,7 @@ void runService({
   port: (c) => c.apiPort,
   configure: (app) => {
     const cfg = app.get<KilnConfig>(CONFIG);
-    installProxies(app, cfg, app.get<string>(ADMIN_TOKEN));
+    installProxies(app, cfg, app.get<TokenStore>(TOKEN_STORE), app.get<RateLimiter>(RATE_LIMITER));
     // the API's own description: /api/openapi.json and a browsable page at /api/docs
     SwaggerModule.setup('api/docs', app, openApiDocument(cfg.publicUrl) as unknown as OpenAPIObject, { jsonDocumentUrl: 'api/openapi.json', yamlDocumentUrl: 'api/openapi.yaml' });
     useBodyParser(app, '/api', 'json');

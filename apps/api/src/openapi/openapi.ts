@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BuildEventDefinitions, BuildStatuses, Providers } from '@kiln/contracts';
+import { BuildEventDefinitions, BuildStatuses, DeployEventDefinitions, Providers } from '@kiln/contracts';
 import { ListQuery, TriggerBuild } from '../builds/builds.controller';
 import { CreateProject } from '../projects/projects.controller';
 
@@ -155,6 +155,16 @@ export function openApiDocument(serverUrl: string): Json {
         },
       },
       '/api/builds/{id}/logs/raw': { get: { summary: 'The log as plain text', parameters: [idParam('id', 'build id')], responses: { '200': { description: 'text/plain', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(401) } } },
+      '/api/builds/{id}/deploys': { get: { summary: "A build's deploy (none when its pipeline has no `deploy` section)", parameters: [idParam('id', 'build id')], responses: { '200': ok('`{ items }`: the deploy with status deploying|live|failed|rolled_back and its instances'), ...errors(401, 404) } } },
+      '/api/deploys/{id}': { get: { summary: 'A deploy, folded from its events', parameters: [idParam('id', 'deploy id')], responses: { '200': ok('the deploy'), ...errors(401, 404) } } },
+      '/api/deploys/{id}/events': {
+        get: {
+          summary: "A deploy's events in order",
+          description: `Event types: ${DeployEventDefinitions.map((d) => `${d.type} v${d.version}`).join(', ')}.`,
+          parameters: [idParam('id', 'deploy id')],
+          responses: { '200': ok('events'), ...errors(401, 404) },
+        },
+      },
       '/api/pool': { get: { summary: 'Workers by status', responses: { '200': ok('the pool'), ...errors(401) } } },
       '/webhooks/github': { post: { summary: 'GitHub webhook (push, ping); authenticated by X-Hub-Signature-256', security: [], responses: { '202': ok('build requested or event ignored'), '200': ok('ping answered'), ...errors(400, 401, 404, 413) } } },
       '/webhooks/gitlab': { post: { summary: 'GitLab webhook (Push Hook, Tag Push Hook); authenticated by X-Gitlab-Token', security: [], responses: { '202': ok('build requested or event ignored'), ...errors(400, 401, 404, 413) } } },

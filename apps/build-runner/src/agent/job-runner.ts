@@ -1,15 +1,34 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
+import { decryptSecret, loadConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { Build, FINAL } from '@kiln/domain';
 import { Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
 import { checkout } from '../workspace/git-checkout';
 import { runStep } from '../steps/step-process';
+import { cacheLimits, restoreStepCache, saveStepCache, StepCacheContext } from '../cache/step-cache';
 import { LogPublisher } from '../logs/log-publisher';
+import { createMasker, SecretMasker } from '../logs/secret-masker';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** What a job needs from the agent's configuration. */
+export interface JobRunnerSettings {
+  /** `KILN_SECRET_KEY`: decrypts the project's secrets. */
+  secretKey: string;
+  /** `KILN_LOG_MAX_BYTES`: the log cap of one build attempt. */
+  logMaxBytes: number;
+}
+
+/** The settings from the agent's environment (the pool-manager passes `KILN_SECRET_KEY` through). */
+export function settingsFromEnv(): JobRunnerSettings {
+  const cfg = loadConfig();
+  return { secretKey: cfg.secretKey, logMaxBytes: cfg.logMaxBytes };
+}
+
+type SecretsResult = { ok: true; values: Record<string, string> } | { ok: false; error: Error };
 
 /** Environment every step gets besides its own `env` (no service secrets leak in). */
 function baseEnv(job: LeaseJob, sha: string, workspace: string): Record<string, string> {
@@ -42,6 +61,8 @@ export class JobRunner {
   private buildWatch: Following | null = null;
   /** The build as the watch last saw it: StartBuild decides on it without a read. */
   private known: { state: Build; lastSeq: number } | undefined;
+  /** The project's secrets (name → plaintext), given to every step as environment variables. */
+  private secretEnv: Record<string, string> = {};
 
   constructor(
     private readonly store: EventStore,
@@ -51,6 +72,7 @@ export class JobRunner {
     private readonly job: LeaseJob,
     private readonly workRoot: string,
     private readonly log: Logger,
+    private readonly settings: JobRunnerSettings = settingsFromEnv(),
   ) {
     this.subject = names.subjects.build(job.buildId);
   }
@@ -66,6 +88,8 @@ export class JobRunner {
   async run(): Promise<JobOutcome | 'rejected'> {
     const { job } = this;
     const workspace = join(this.workRoot, `build-${job.buildId}-${job.attempt}`);
+    // the project's secrets are read (from its events; the lease carries none) while the clone runs
+    const secrets = this.readSecrets();
     // the clone starts with the lease, while the scheduler's assignment is on its way
     const cloned = checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal }).then(
       (r) => ({ ok: true as const, sha: r.sha }),
@@ -92,11 +116,24 @@ export class JobRunner {
       }
       throw e;
     }
-    const logs = new LogPublisher(this.store.js, this.names, job.buildId, job.attempt);
+    const loaded = await secrets;
+    const secretValues = loaded.ok ? Object.values(loaded.values) : [];
+    // every line is masked before it is batched, so nothing unmasked leaves the worker
+    const mask = createMasker(secretValues);
+    const logs = new LogPublisher(this.store.js, this.names, job.buildId, job.attempt, {
+      masker: new SecretMasker(secretValues),
+      maxBytes: this.settings.logMaxBytes,
+      spoolPath: join(this.workRoot, `log-spool-${job.buildId}-${job.attempt}`),
+      jsm: this.store.jsm,
+      nc: this.store.nc,
+      onWarning: (message, detail) => this.log.warn(message, detail),
+    });
     let outcome: JobOutcome = 'failed';
     let reason: string | null = null;
     let exitCode: number | null = null;
     try {
+      if (!loaded.ok) throw loaded.error;
+      this.secretEnv = loaded.values;
       const r = await this.execute(logs, workspace, cloned);
       outcome = r.outcome;
       reason = r.reason;
@@ -106,6 +143,7 @@ export class JobRunner {
       reason = (e as Error).message;
       logs.line('system', null, `error: ${reason}`);
     }
+    if (reason !== null) reason = mask(reason);
     logs.line('system', null, `build ${outcome}${reason ? `: ${reason}` : ''}`);
     await logs.flush();
     try {
@@ -160,6 +198,25 @@ export class JobRunner {
     return v;
   }
 
+  /** Reads the project's secrets from its events and decrypts them; never rejects. */
+  private async readSecrets(): Promise<SecretsResult> {
+    try {
+      const { state } = await this.store.load(this.aggs.project, this.names.subjects.project(this.job.projectId));
+      const values: Record<string, string> = {};
+      if (state.status !== 'active') return { ok: true, values };
+      for (const [name, secret] of Object.entries(state.secrets ?? {})) {
+        try {
+          values[name] = decryptSecret(this.settings.secretKey, secret.value);
+        } catch (e) {
+          return { ok: false, error: new Error(`cannot decrypt project secret ${name} (was KILN_SECRET_KEY changed?)`, { cause: e }) };
+        }
+      }
+      return { ok: true, values };
+    } catch (e) {
+      return { ok: false, error: new Error(`cannot read the project's secrets: ${(e as Error).message}`, { cause: e }) };
+    }
+  }
+
   private async execute(
     logs: LogPublisher,
     workspace: string,
@@ -199,13 +256,28 @@ export class JobRunner {
       const remaining = deadline.at - Date.now();
       const stepTimeout = Math.min(step.timeoutMs ?? remaining, remaining);
       const buildLimited = step.timeoutMs === undefined || remaining < step.timeoutMs;
+      const cacheCtx: StepCacheContext = {
+        store: this.store,
+        aggs: this.aggs,
+        subject: this.subject,
+        cause: this.cause(),
+        names: this.names,
+        buildId: job.buildId,
+        projectId: job.projectId,
+        attempt: job.attempt,
+        branch: job.source.branch,
+        workspace,
+        env: { ...env, ...step.env },
+        log: (text) => logs.line('system', index, text),
+      };
+      const restored = step.cache ? await restoreStepCache(cacheCtx, index, step.cache) : null;
       const result = await runStep({
         run: step.run,
         cwd: workspace,
-        env: { ...env, ...step.env },
+        env: { ...env, ...this.secretEnv, ...step.env },
         timeoutMs: Math.max(1, stepTimeout),
         signal: this.abort.signal,
-        onLine: (l) => logs.line(l.stream, index, l.text),
+        onLine: (l) => logs.line(l.stream, index, l.text, l.partial === true),
       });
       await this.store.handle(
         this.aggs.build,
@@ -213,6 +285,9 @@ export class JobRunner {
         { type: 'FinishStep', attempt: job.attempt, index, name: step.name, outcome: result.outcome, exitCode: result.exitCode, durationMs: result.durationMs, now: this.now() },
         this.cause(),
       );
+      if (result.outcome === 'succeeded' && step.cache && restored) {
+        await saveStepCache(cacheCtx, index, restored.key, step.cache.paths, restored.result === 'hit', cacheLimits());
+      }
       switch (result.outcome) {
         case 'succeeded':
           continue;

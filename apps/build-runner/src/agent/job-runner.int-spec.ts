@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NatsConnection } from 'nats';
+import { decodeLogChunk, kilnNames, LeaseJob, LogChunk, newId } from '@kiln/contracts';
+import { encryptSecret } from '@kiln/config';
+import { aggregates, connectNats, createAggregate, deleteStreams, ensureStreams, EventStore, lastSubjectSeq, readSubject } from '@kiln/event-store';
+import { Logger } from '@kiln/telemetry';
+import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { JobRunner } from './job-runner';
+
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Kiln Test',
+  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
+  GIT_COMMITTER_NAME: 'Kiln Test',
+  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+
+describe('JobRunner: project secrets and the log cap, on real NATS and git', () => {
+  const names = kilnNames(testNamespace('jobr'));
+  const aggs = aggregates(names);
+  const key = 'job-runner-test-key';
+  const token = 'npm_s3cr3t-T0KEN-value';
+  const deployKey = 'first-line-of-key\nAB\nlast-line-of-key';
+  let nc: NatsConnection;
+  let store: EventStore;
+  let root: string;
+  let remote: string;
+  let sha: string;
+  const log = new Logger('job-runner-test', {}, 'error');
+
+  beforeAll(async () => {
+    nc = await connectNats(testNatsUrl(), 'job-runner-test');
+    store = await EventStore.create(nc, names);
+    await ensureStreams(store.jsm, names);
+    root = await mkdtemp(join(tmpdir(), 'kiln-jobr-'));
+    remote = join(root, 'remote.git');
+    const work = join(root, 'work');
+    git(root, 'init', '--quiet', '--bare', '-b', 'main', remote);
+    git(root, 'init', '--quiet', '-b', 'main', work);
+    const pipeline = [
+      'steps:',
+      '  - name: secrets',
+      '    run: |',
+      '      test "$NPM_TOKEN" = "npm_s3cr3t-T0KEN-value"',
+      '      echo "token: $NPM_TOKEN"',
+      '      printf "%s\\n" "$DEPLOY_KEY"',
+      '      echo "$NPM_TOKEN" | rev | rev >&2',
+      '  - name: noisy',
+      '    run: for i in $(seq 1 300); do echo "noise $i ................................................"; done',
+      '  - name: after',
+      '    run: echo still running',
+      '',
+    ].join('\n');
+    await writeFile(join(work, '.kiln.yml'), pipeline);
+    git(work, 'add', '.kiln.yml');
+    git(work, 'commit', '--quiet', '-m', 'pipeline');
+    sha = git(work, 'rev-parse', 'HEAD');
+    git(work, 'push', '--quiet', remote, 'main');
+  });
+  afterAll(async () => {
+    await deleteStreams(store.jsm, names);
+    await nc.drain();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** A project with two secrets and a build assigned to `workerId`: what the scheduler and the API would have written. */
+  async function givenAssignedBuild(workerId: string): Promise<LeaseJob> {
+    const projectId = newId();
+    const buildId = newId();
+    const now = new Date().toISOString();
+    await createAggregate(
+      store,
+      aggs.project,
+      names.subjects.project(projectId),
+      {
+        type: 'CreateProject',
+        data: { projectId, name: 'p', repoUrl: remote, provider: 'github', webhookSecret: encryptSecret(key, 'webhook-secret'), branches: null, concurrency: 1, createdAt: now },
+      },
+      { correlationId: projectId },
+    );
+    for (const [name, value] of [['NPM_TOKEN', token], ['DEPLOY_KEY', deployKey]]) {
+      await store.handle(aggs.project, names.subjects.project(projectId), { type: 'SetProjectSecret', projectId, name, value: encryptSecret(key, value), now }, { correlationId: projectId });
+    }
+    const source = { repoUrl: remote, ref: 'refs/heads/main', sha, branch: 'main', author: null, message: null };
+    const subject = names.subjects.build(buildId);
+    const cause = { correlationId: buildId };
+    await store.handle(aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId, trigger: 'manual', deliveryId: null, source, requestedAt: now } }, cause);
+    await store.handle(aggs.build, subject, { type: 'QueueBuild', now }, cause);
+    await store.handle(aggs.build, subject, { type: 'AssignBuild', workerId, attempt: 1, now }, cause);
+    return { buildId, projectId, attempt: 1, source };
+  }
+
+  async function logOf(buildId: string) {
+    const subject = names.subjects.log(buildId);
+    const msgs = await readSubject(store.js, names.streams.logs, subject, await lastSubjectSeq(store.jsm, names.streams.logs, subject));
+    const records = msgs.map((m) => decodeLogChunk(m.data));
+    return {
+      raw: msgs.map((m) => Buffer.from(m.data).toString('utf8')).join('\n'),
+      lines: records.flatMap((r: LogChunk) => (r.kind === 'lines' ? r.lines : [])),
+      end: records.find((r) => r.kind === 'end'),
+    };
+  }
+
+  it('gives steps the secrets as environment variables and masks them in the log; the cap truncates and the build goes on', async () => {
+    const job = await givenAssignedBuild('w-secrets');
+    const runner = new JobRunner(store, aggs, names, 'w-secrets', job, join(root, 'worker-1'), log, { secretKey: key, logMaxBytes: 4096 });
+    expect(await runner.run()).toBe('succeeded');
+    const { raw, lines, end } = await logOf(job.buildId);
+    expect(end).toMatchObject({ kind: 'end', status: 'succeeded' });
+    for (const fragment of [token, 's3cr3t', 'first-line-of-key', 'last-line-of-key']) expect(raw).not.toContain(fragment);
+    const texts = lines.map((l) => l.text);
+    expect(texts).toContain('token: ***');
+    expect(lines.filter((l) => l.step === 0 && l.stream === 'stdout').map((l) => l.text)).toEqual(['token: ***', '***', '***', '***']);
+    expect(lines.some((l) => l.stream === 'stderr' && l.text === '***')).toBe(true);
+    // the cap: noise is cut, said once, and the next step still runs and logs its system line
+    expect(texts.filter((t) => t === 'kiln: log truncated at 4096 bytes; the build goes on')).toHaveLength(1);
+    expect(texts.filter((t) => t.startsWith('noise')).length).toBeLessThan(300);
+    expect(texts).toContain('kiln: step 3/3 "after"');
+    expect(texts).not.toContain('still running');
+    expect(texts[texts.length - 1]).toMatch(/^kiln: \d+ line\(s\) of step output \(\d+ bytes\) dropped after the log cap of 4096 bytes$/);
+    const build = await store.load(aggs.build, names.subjects.build(job.buildId));
+    expect(build.state.status).toBe('succeeded');
+  });
+
+  it('fails the build, without running a step, when a secret cannot be decrypted', async () => {
+    const job = await givenAssignedBuild('w-wrongkey');
+    const runner = new JobRunner(store, aggs, names, 'w-wrongkey', job, join(root, 'worker-2'), log, { secretKey: 'not-the-key', logMaxBytes: 1 << 20 });
+    expect(await runner.run()).toBe('failed');
+    const { lines, end } = await logOf(job.buildId);
+    expect(end).toMatchObject({ status: 'failed' });
+    expect(lines.map((l) => l.text)).toContain('error: cannot decrypt project secret NPM_TOKEN (was KILN_SECRET_KEY changed?)');
+    expect(lines.some((l) => l.step !== null)).toBe(false);
+  });
+});

@@ -1,0 +1,88 @@
+import { NatsConnection } from 'nats';
+import { KilnNames } from '@kiln/contracts';
+import { CacheStore, expandKey } from '@kiln/build-cache';
+import { Aggregates, CausationInput, EventStore } from '@kiln/event-store';
+import { loadConfig } from '@kiln/config';
+
+let opened: Promise<CacheStore> | null = null;
+
+/** Per-project cache limits from the agent's configuration. */
+export function cacheLimits(): { maxBytes: number; maxAgeMs: number } {
+  const cfg = loadConfig();
+  return { maxBytes: cfg.cacheMaxBytes, maxAgeMs: cfg.cacheMaxAgeMs };
+}
+
+/** One CacheStore per agent process. */
+export function cacheStoreOf(nc: NatsConnection, names: KilnNames): Promise<CacheStore> {
+  opened ??= CacheStore.open(nc, names);
+  return opened;
+}
+
+export interface StepCacheContext {
+  store: EventStore;
+  aggs: Aggregates;
+  subject: string;
+  cause: CausationInput;
+  names: KilnNames;
+  buildId: string;
+  projectId: string;
+  attempt: number;
+  branch: string | null;
+  workspace: string;
+  env: Record<string, string>;
+  /** Writes a system line to the build log. */
+  log: (text: string) => void;
+}
+
+const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+
+/**
+ * Restores a step's cache before it runs: the key expanded, an exact hit, else the newest
+ * entry of the first matching restoreKeys prefix, else a miss; shown in the log and
+ * recorded as `CacheRestored`. Returns the expanded key (the save uses the same one).
+ */
+export async function restoreStepCache(
+  ctx: StepCacheContext,
+  index: number,
+  spec: { key: string; paths: string[]; restoreKeys: string[] },
+): Promise<{ key: string; result: 'hit' | 'partial' | 'miss' }> {
+  const key = await expandKey(spec.key, { workspace: ctx.workspace, branch: ctx.branch, env: ctx.env });
+  const restoreKeys = await Promise.all(spec.restoreKeys.map((k) => expandKey(k, { workspace: ctx.workspace, branch: ctx.branch, env: ctx.env })));
+  const cache = await cacheStoreOf(ctx.store.nc, ctx.names);
+  const r = await cache.restore(ctx.projectId, key, restoreKeys, ctx.workspace);
+  if (r.result === 'miss') ctx.log(`kiln: cache miss for ${key}${r.reason ? ` (${r.reason})` : ''}`);
+  else ctx.log(`kiln: cache ${r.result === 'hit' ? 'hit' : `partial hit (${r.matchedKey})`} for ${key}: ${mb(r.bytes)} in ${r.seconds.toFixed(2)} s`);
+  await ctx.store.handle(
+    ctx.aggs.build,
+    ctx.subject,
+    { type: 'RecordCacheRestore', data: { buildId: ctx.buildId, attempt: ctx.attempt, index, key, result: r.result, matchedKey: r.matchedKey, bytes: r.bytes, seconds: r.seconds } },
+    ctx.cause,
+  );
+  return { key, result: r.result };
+}
+
+/**
+ * Saves a step's cache after it succeeded, unless the exact key was restored (nothing
+ * new to keep); recorded as `CacheSaved`. A failed save never fails the build.
+ */
+export async function saveStepCache(ctx: StepCacheContext, index: number, key: string, paths: string[], exactHit: boolean, limits: { maxBytes: number; maxAgeMs: number }): Promise<void> {
+  const cache = await cacheStoreOf(ctx.store.nc, ctx.names);
+  let saved = false;
+  let reason: string | null = null;
+  let bytes = 0;
+  let seconds = 0;
+  if (exactHit) {
+    reason = 'exact key was restored; nothing to save';
+  } else {
+    try {
+      const r = await cache.save(ctx.projectId, key, ctx.workspace, paths);
+      ({ saved, bytes, seconds } = r);
+      reason = r.reason ?? null;
+      if (saved) await cache.enforceLimits(ctx.projectId, limits);
+    } catch (e) {
+      reason = `save failed: ${(e as Error).message}`;
+    }
+  }
+  ctx.log(saved ? `kiln: cache saved ${key}: ${mb(bytes)} in ${seconds.toFixed(2)} s` : `kiln: cache not saved for ${key}: ${reason}`);
+  await ctx.store.handle(ctx.aggs.build, ctx.subject, { type: 'RecordCacheSave', data: { buildId: ctx.buildId, attempt: ctx.attempt, index, key, saved, reason, bytes, seconds } }, ctx.cause);
+}
