@@ -309,6 +309,27 @@ describe('Kiln end to end', () => {
     expect((await platform.call('GET', `/api/projects/${projectId}/caches`)).body.items).toHaveLength(1);
   });
 
+  it('auto-cancel: a newer push to a branch cancels the older build of that branch', async () => {
+    const on = await platform.call('PATCH', `/api/projects/${projectId}`, { autoCancel: true });
+    expect(on.status).toBe(200);
+    expect(on.body.autoCancel).toBe(true);
+    const slow = repo.commit({ '.kiln.yml': 'steps:\n  - name: slow\n    run: echo begin; sleep 20\n' }, 'slow one');
+    const first = (await push(slow)).body.buildId;
+    await platform.eventually(async () => ((await platform.call('GET', `/api/builds/${first}`)).body.steps?.[0]?.status === 'running' ? true : undefined));
+    const fast = repo.commit({ '.kiln.yml': 'steps:\n  - name: quick\n    run: echo quick\n' }, 'newer');
+    const second = (await push(fast)).body.buildId;
+    const old = await platform.finalBuild(first);
+    expect(old.status).toBe('cancelled');
+    expect(old.reason).toMatch(/superseded by build/);
+    expect((await platform.finalBuild(second)).status).toBe('succeeded');
+    expect((await platform.call('PATCH', `/api/projects/${projectId}`, { autoCancel: false })).body.autoCancel).toBe(false);
+    const listed = await platform.eventually(async () => {
+      const p = (await platform.call('GET', `/api/projects/${projectId}`)).body;
+      return p.autoCancel === false ? p : undefined;
+    });
+    expect(listed.autoCancel).toBe(false);
+  });
+
   it('rejects API calls without the token', async () => {
     const r = await fetch(`${platform.api}/api/projects`);
     expect(r.status).toBe(401);

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { KilnNames, newId, NotFoundError, Providers } from '@kiln/contracts';
@@ -16,7 +16,16 @@ export const CreateProject = z.object({
   webhookSecret: z.string().min(8, 'at least 8 characters').max(500),
   branches: z.array(z.string().min(1)).nullable().optional(),
   concurrency: z.number().int().min(1).max(100).optional(),
+  autoCancel: z.boolean().optional(),
 });
+
+export const ChangeSettings = z
+  .object({
+    concurrency: z.number().int().min(1).max(100).optional(),
+    branches: z.array(z.string().min(1)).nullable().optional(),
+    autoCancel: z.boolean().optional(),
+  })
+  .strict();
 
 export function projectView(row: ProjectRow) {
   return {
@@ -26,6 +35,7 @@ export function projectView(row: ProjectRow) {
     provider: row.provider,
     branches: row.branches,
     concurrency: row.concurrency,
+    autoCancel: row.autoCancel,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -56,6 +66,9 @@ export class ProjectsController {
       createdAt: new Date().toISOString(),
     };
     await createAggregate(this.store, this.aggs.project, this.names.subjects.project(projectId), { type: 'CreateProject', data }, { correlationId: projectId });
+    if (input.autoCancel) {
+      await this.store.handle(this.aggs.project, this.names.subjects.project(projectId), { type: 'ChangeProjectSettings', projectId, settings: { autoCancel: true }, now: data.createdAt }, { correlationId: projectId });
+    }
     return {
       id: projectId,
       name: data.name,
@@ -63,6 +76,7 @@ export class ProjectsController {
       provider: data.provider,
       branches: data.branches,
       concurrency: data.concurrency,
+      autoCancel: input.autoCancel ?? false,
       createdAt: data.createdAt,
       webhook: {
         url: `${this.cfg.publicUrl}/webhooks/${data.provider}`,
@@ -71,6 +85,16 @@ export class ProjectsController {
         events: data.provider === 'github' ? ['push'] : ['Push Hook', 'Tag Push Hook'],
       },
     };
+  }
+
+  /** Changes concurrency, branch filters or auto-cancel of superseded builds. */
+  @Patch(':id')
+  async change(@Param('id') id: string, @Body() body: unknown) {
+    const settings = validate(ChangeSettings, body);
+    const r = await this.store.handle(this.aggs.project, this.names.subjects.project(id), { type: 'ChangeProjectSettings', projectId: id, settings, now: new Date().toISOString() }, { correlationId: id });
+    if (r.state.status !== 'active') throw new NotFoundError(`project ${id} not found`);
+    const { projectId, name, repoUrl, provider, branches, concurrency, autoCancel, createdAt } = r.state;
+    return { id: projectId, name, repoUrl, provider, branches, concurrency, autoCancel: autoCancel ?? false, createdAt };
   }
 
   @Get()

@@ -12,6 +12,7 @@ export class ProjectRow {
   @Column({ type: 'text' }) provider!: string;
   @Column({ type: 'jsonb', nullable: true }) branches!: string[] | null;
   @Column({ type: 'int' }) concurrency!: number;
+  @Column({ type: 'boolean', name: 'auto_cancel', default: false }) autoCancel!: boolean;
   @Column({ type: 'timestamptz', name: 'created_at' }) createdAt!: Date;
 }
 

@@ -27,4 +27,15 @@ export class ApiReadModel1700000000001 implements MigrationInterface {
   }
 }
 
-export const apiMigrations = [ApiReadModel1700000000001];
+/** Version 2: projects can auto-cancel superseded builds. */
+export class ProjectAutoCancel1700000000002 implements MigrationInterface {
+  name = 'ProjectAutoCancel1700000000002';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`ALTER TABLE ${schema(q)}.projects ADD COLUMN auto_cancel boolean NOT NULL DEFAULT false`);
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`ALTER TABLE ${schema(q)}.projects DROP COLUMN auto_cancel`);
+  }
+}
+
+export const apiMigrations = [ApiReadModel1700000000001, ProjectAutoCancel1700000000002];

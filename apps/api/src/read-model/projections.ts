@@ -47,8 +47,19 @@ export class ReadModelProjections {
             provider: d.provider,
             branches: d.branches,
             concurrency: d.concurrency,
+            autoCancel: false,
             createdAt: new Date(d.createdAt),
           });
+          break;
+        }
+        case 'ProjectSettingsChanged': {
+          const d = e.data;
+          const patch: Partial<ProjectRow> = {};
+          if (d.concurrency !== undefined) patch.concurrency = d.concurrency;
+          if (d.branches !== undefined) patch.branches = d.branches;
+          if (d.autoCancel !== undefined) patch.autoCancel = d.autoCancel;
+          if (Object.keys(patch).length) await m.update(ProjectRow, { id: d.projectId }, patch);
+          break;
         }
       }
     });

@@ -81,6 +81,12 @@ export class JobRunner {
     return { correlationId: this.job.buildId, causationId: `worker:${this.workerId}` };
   }
 
+  /** Why the build was cancelled, as its cancel request said (e.g. superseded by a newer push). */
+  private cancelReason(): string {
+    const s = this.known?.state;
+    return s && s.status !== 'none' && s.cancelRequested && s.reason ? s.reason : 'cancelled';
+  }
+
   private now(): string {
     return new Date().toISOString();
   }
@@ -250,7 +256,7 @@ export class JobRunner {
     const env = baseEnv(job, sha, workspace);
     for (let index = 0; index < pipeline.steps.length; index++) {
       const step = pipeline.steps[index];
-      if (this.abort.signal.aborted) return { outcome: 'cancelled', reason: 'cancelled', exitCode: null };
+      if (this.abort.signal.aborted) return { outcome: 'cancelled', reason: this.cancelReason(), exitCode: null };
       await this.store.handle(this.aggs.build, this.subject, { type: 'StartStep', attempt: job.attempt, index, name: step.name, now: this.now() }, this.cause());
       logs.line('system', index, `kiln: step ${index + 1}/${pipeline.steps.length} "${step.name}"`);
       const remaining = deadline.at - Date.now();
@@ -300,7 +306,7 @@ export class JobRunner {
             exitCode: null,
           };
         case 'cancelled':
-          return { outcome: 'cancelled', reason: 'cancelled', exitCode: null };
+          return { outcome: 'cancelled', reason: this.cancelReason(), exitCode: null };
       }
     }
     return { outcome: 'succeeded', reason: null, exitCode: 0 };

@@ -250,3 +250,21 @@ describe('planScheduling', () => {
     });
   });
 });
+
+describe('auto-cancel of superseded builds', () => {
+  const supersedePlan = (builds: B[], autoCancel: string[]) =>
+    planScheduling({ builds, limits: new Map(), defaultLimit: 6, workerGone: () => null, autoCancel: new Set(autoCancel) });
+  it('cancels older unfinished pushes of the same branch and does not lease them', () => {
+    const older = queuedBuild('old', 'p', 10);
+    const running = runningBuild('run', 'p', 'w1');
+    const newest = queuedBuild('new', 'p', 20);
+    const actions = supersedePlan([older, running, newest], ['p']);
+    expect(actions.filter((a) => a.kind === 'cancel').map((a) => a.buildId).sort()).toEqual(['old', 'run']);
+    expect(leases(actions)).toEqual(['new']);
+  });
+  it('leaves projects without auto-cancel alone', () => {
+    const actions = supersedePlan([queuedBuild('a', 'p', 10), queuedBuild('b', 'p', 20)], []);
+    expect(actions.filter((a) => a.kind === 'cancel')).toEqual([]);
+    expect(leases(actions).sort()).toEqual(['a', 'b']);
+  });
+});

@@ -7,6 +7,8 @@ export interface SchedulingInput {
   /** Per-project concurrency limits (missing: the default). */
   limits: ReadonlyMap<string, number>;
   defaultLimit: number;
+  /** Projects that cancel a branch's older unfinished builds when a newer push arrives. */
+  autoCancel?: ReadonlySet<string>;
   /** Whether a worker is gone (retired or lost), with the reason; null while it lives. */
   workerGone: (workerId: string) => { status: 'retired' | 'lost'; reason: string | null } | null;
 }
@@ -14,7 +16,8 @@ export interface SchedulingInput {
 export type SchedulingAction =
   | { kind: 'queue'; buildId: string }
   | { kind: 'lease'; build: B }
-  | { kind: 'requeue'; buildId: string; attempt: number; reason: string };
+  | { kind: 'requeue'; buildId: string; attempt: number; reason: string }
+  | { kind: 'cancel'; buildId: string; reason: string };
 
 /**
  * The scheduler's pure policy: from the current builds and workers, what to do now.
@@ -44,6 +47,28 @@ export function planScheduling(input: SchedulingInput): SchedulingAction[] {
       queuedByProject.set(b.projectId, list);
     }
   }
+  // superseded builds: with auto-cancel, only the newest push of a branch goes on
+  const superseded = new Set<string>();
+  if (input.autoCancel?.size) {
+    const newest = new Map<string, B>();
+    const all = [...input.builds];
+    for (const b of all) {
+      if (b.trigger !== 'push' || !b.source.branch || !input.autoCancel.has(b.projectId)) continue;
+      const k = `${b.projectId}\u0000${b.source.branch}`;
+      const n = newest.get(k);
+      if (!n || b.requestedAt > n.requestedAt) newest.set(k, b);
+    }
+    for (const b of all) {
+      if (b.trigger !== 'push' || !b.source.branch || !input.autoCancel.has(b.projectId) || b.cancelRequested) continue;
+      if (b.status !== 'requested' && b.status !== 'queued' && b.status !== 'assigned' && b.status !== 'running') continue;
+      const n = newest.get(`${b.projectId}\u0000${b.source.branch}`)!;
+      if (n.buildId !== b.buildId) {
+        superseded.add(b.buildId);
+        actions.push({ kind: 'cancel', buildId: b.buildId, reason: `superseded by build ${n.buildId} (a newer push to ${b.source.branch})` });
+      }
+    }
+  }
+  for (const [projectId, list] of queuedByProject) queuedByProject.set(projectId, list.filter((b) => !superseded.has(b.buildId)));
   const heads = [...queuedByProject.entries()].map(([projectId, list]) => ({
     projectId,
     list: list.sort((x, y) => (x.queuedAt ?? '').localeCompare(y.queuedAt ?? '') || x.buildId.localeCompare(y.buildId)),

@@ -39,6 +39,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private stopping = false;
   /** Workers that are gone (retired or lost), kept after their state is evicted. */
   private readonly gone = new BoundedMap<string, { status: 'retired' | 'lost'; reason: string | null }>(100_000);
+  /** Superseded builds whose cancel is being recorded (not asked twice). */
+  private readonly cancelling = new Set<string>();
   /** Lease requests in flight, by `<buildId>:<attempt>`. */
   private readonly inFlight = new Set<string>();
   private readonly log: Logger;
@@ -66,7 +68,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       onError,
       evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
-    this.projects = new AggregateView(store, aggs.project, names.subjects.allProjects, { onError });
+    this.projects = new AggregateView(store, aggs.project, names.subjects.allProjects, { onEvent, onError });
     readiness.register('views', () => {
       if (!this.live) throw new Error('replaying streams');
     });
@@ -110,11 +112,17 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   private async reconcile(): Promise<void> {
     const limits = new Map<string, number>();
-    for (const p of this.projects.states.values()) if (p.status === 'active') limits.set(p.projectId, p.concurrency);
+    const autoCancel = new Set<string>();
+    for (const p of this.projects.states.values()) {
+      if (p.status !== 'active') continue;
+      limits.set(p.projectId, p.concurrency);
+      if (p.autoCancel) autoCancel.add(p.projectId);
+    }
     const builds = [...this.builds.states.values()].filter((b): b is Exclude<Build, { status: 'none' }> => b.status !== 'none');
-    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workerGone: (id) => this.gone.get(id) ?? null });
+    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workerGone: (id) => this.gone.get(id) ?? null, autoCancel });
     // queue and requeue first (cheap, independent), then leases in policy order
     await Promise.all(actions.filter((a) => a.kind !== 'lease').map((a) => this.act(a)));
+    // a projects view change (auto-cancel switched on) matters too
     for (const a of actions) {
       if (a.kind !== 'lease') continue;
       const ok = await this.act(a);
@@ -125,6 +133,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   /** Carries out one action inside the build's trace; false when a lease could not be had. */
   private act(a: SchedulingAction): Promise<boolean> {
     const buildId = a.kind === 'lease' ? a.build.buildId : a.buildId;
+    if (a.kind === 'cancel' && this.cancelling.has(buildId)) return Promise.resolve(true);
     return inSpan(`scheduler.${a.kind}`, { 'kiln.build.id': buildId }, () => this.actNow(a), { parent: this.builds.traces.get(buildId) });
   }
 
@@ -149,6 +158,17 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           return true;
         case 'lease':
           return await this.lease(a.build);
+        case 'cancel': {
+          this.cancelling.add(a.buildId);
+          try {
+            this.log.info('cancelling superseded build', { buildId: a.buildId, reason: a.reason });
+            const r = await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'CancelBuild', reason: a.reason, now }, { correlationId: a.buildId }, { known: this.builds.known(a.buildId) });
+            if (r.state.status === 'cancelled') await endLogOf(this.store.js, this.names, a.buildId, r.state.attempt, 'cancelled');
+          } finally {
+            this.cancelling.delete(a.buildId);
+          }
+          return true;
+        }
       }
     } catch (e) {
       if (e instanceof IllegalStateError) {

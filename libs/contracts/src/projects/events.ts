@@ -61,6 +61,20 @@ export const ProjectSecretRemovedV1 = defineEvent(
   z.object({ projectId: id, name: SecretNameSchema, removedAt: iso }),
 );
 
-export const ProjectEventDefinitions = [ProjectCreatedV1, ProjectSecretSetV1, ProjectSecretRemovedV1] as const;
+/** Settings changed after creation; absent fields are unchanged. */
+export const ProjectSettingsChangedV1 = defineEvent(
+  'ProjectSettingsChanged',
+  1,
+  z.object({
+    projectId: id,
+    concurrency: z.number().int().positive().optional(),
+    branches: z.array(z.string()).nullable().optional(),
+    /** Cancel queued or running builds of a branch when a newer push to it arrives. */
+    autoCancel: z.boolean().optional(),
+    changedAt: iso,
+  }),
+);
+
+export const ProjectEventDefinitions = [ProjectCreatedV1, ProjectSecretSetV1, ProjectSecretRemovedV1, ProjectSettingsChangedV1] as const;
 export type ProjectEvent = EventOf<(typeof ProjectEventDefinitions)[number]>;
 export const projectCodec = new EventCodec<ProjectEvent>(ProjectEventDefinitions);

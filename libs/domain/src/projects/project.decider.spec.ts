@@ -154,3 +154,21 @@ describe('refTriggers', () => {
     expect(refTriggers({ branches: ['*'] }, 'refs/heads/anything')).toBe(true);
   });
 });
+
+describe('ChangeProjectSettings', () => {
+  const created: ProjectEvent = {
+    type: 'ProjectCreated',
+    data: { projectId: 'ps', name: 'n', repoUrl: '/r', provider: 'github', webhookSecret: 'enc:v1:x', branches: null, concurrency: 6, createdAt: '2026-01-01T00:00:00.000Z' },
+  };
+  it('records only what changes, and the state follows', () => {
+    given(projectDecider, [created])
+      .when({ type: 'ChangeProjectSettings', projectId: 'ps', settings: { autoCancel: true, concurrency: 6 }, now: '2026-01-02T00:00:00.000Z' })
+      .then([{ type: 'ProjectSettingsChanged', data: { projectId: 'ps', autoCancel: true, changedAt: '2026-01-02T00:00:00.000Z' } }]);
+    const state = given(projectDecider, [created, { type: 'ProjectSettingsChanged', data: { projectId: 'ps', autoCancel: true, concurrency: 2, changedAt: 't' } }]).state;
+    expect(state).toMatchObject({ autoCancel: true, concurrency: 2, branches: null });
+  });
+  it('changes nothing when nothing differs, and refuses an unknown project', () => {
+    given(projectDecider, [created]).when({ type: 'ChangeProjectSettings', projectId: 'ps', settings: { concurrency: 6 }, now: 't' }).then([]);
+    given(projectDecider, []).when({ type: 'ChangeProjectSettings', projectId: 'nope', settings: { autoCancel: true }, now: 't' }).thenThrows(NotFoundError);
+  });
+});

@@ -20,6 +20,8 @@ export type Project =
       branches: string[] | null;
       concurrency: number;
       createdAt: string;
+      /** Cancel older unfinished builds of a branch when a newer push to it arrives. */
+      autoCancel?: boolean;
       /** Secrets by name; absent until the first one is set. */
       secrets?: Readonly<Record<string, ProjectSecret>>;
     };
@@ -37,7 +39,13 @@ export type ProjectCommand =
       value: string;
       now: string;
     }
-  | { type: 'RemoveProjectSecret'; projectId: string; name: string; now: string };
+  | { type: 'RemoveProjectSecret'; projectId: string; name: string; now: string }
+  | {
+      type: 'ChangeProjectSettings';
+      projectId: string;
+      settings: { concurrency?: number; branches?: string[] | null; autoCancel?: boolean };
+      now: string;
+    };
 
 /** Environment names the runner sets itself: a secret may not shadow them. */
 export function isReservedSecretName(name: string): boolean {
@@ -58,6 +66,12 @@ function decide(command: ProjectCommand, state: Project): ProjectEvent[] {
       const project = active(state, command.projectId);
       if (!project.secrets?.[command.name]) throw new NotFoundError(`project ${project.projectId} has no secret ${command.name}`);
       return [{ type: 'ProjectSecretRemoved', data: { projectId: project.projectId, name: command.name, removedAt: command.now } }];
+    }
+    case 'ChangeProjectSettings': {
+      const project = active(state, command.projectId);
+      const changed = Object.entries(command.settings).filter(([k, v]) => v !== undefined && JSON.stringify((project as Record<string, unknown>)[k] ?? null) !== JSON.stringify(v));
+      if (!changed.length) return [];
+      return [{ type: 'ProjectSettingsChanged', data: { projectId: project.projectId, ...Object.fromEntries(changed), changedAt: command.now } }];
     }
     default:
       return assertNever(command);
@@ -81,6 +95,11 @@ function evolve(state: Project, event: ProjectEvent): Project {
       if (state.status !== 'active') return state;
       const { [event.data.name]: _removed, ...rest } = state.secrets ?? {};
       return { ...state, secrets: rest };
+    }
+    case 'ProjectSettingsChanged': {
+      if (state.status !== 'active') return state;
+      const { projectId: _p, changedAt: _c, ...settings } = event.data;
+      return { ...state, ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) };
     }
     default:
       return assertNever(event);
