@@ -66,6 +66,7 @@ export function BuildPage({ id }) {
     <\${ErrorNote} error=\${build.error} what="Could not load the build" />
     \${build.loading && html\`<\${Loading} what="the build" />\`}
     \${b && html\`<\${Facts} b=\${b} now=\${now} />\`}
+    \${b && html\`<\${Deploys} buildId=\${id} final=\${final} />\`}
     \${b && html\`<div class="build-body">
       <section class="steps-panel card" aria-labelledby="steps-heading">
         <h2 id="steps-heading">Steps</h2>
@@ -84,6 +85,25 @@ export function BuildPage({ id }) {
       </section>
       <\${LogViewer} buildId=\${id} control=\${control} onEvent=\${onLog} />
     </div>\`}\`;
+}
+
+/** The deploy a succeeded build started, if its pipeline has a deploy section: status and each instance's warm-up. */
+function Deploys({ buildId, final }) {
+  const deploys = useResource(() => api('api/builds/' + enc(buildId) + '/deploys'), [buildId], (d) =>
+    !final || (d && d.items.some((x) => x.status === 'deploying')) ? POLL_MS : 0,
+  );
+  const items = deploys.data ? deploys.data.items : [];
+  if (!items.length) return null;
+  return html\`<section class="card deploys" aria-labelledby="deploys-heading">
+    <h2 id="deploys-heading">Deploy</h2>
+    \${items.map((d) => html\`<div key=\${d.id}>
+      <p><strong>\${d.environment}</strong> <\${StatusBadge} status=\${d.status} /> \${d.reason ? html\`<span class="muted">\${d.reason}</span>\` : ''}</p>
+      <ol class="steps">\${d.instances.map((i) => html\`<li key=\${i.id} class="step">
+        <span class="step-name">instance \${i.index + 1}</span>
+        <span class="step-meta"><\${StatusBadge} status=\${i.status} />\${i.port ? html\`<span class="mono">:\${i.port}</span>\` : ''}\${i.observation ? html\`<span class="muted">\${i.observation}</span>\` : ''}</span>
+      </li>\`)}</ol>
+    </div>\`)}
+  </section>\`;
 }
 
 function Facts({ b, now }) {
