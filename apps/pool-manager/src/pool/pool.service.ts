@@ -128,7 +128,12 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     if (!req.success) return { ok: false, reason: `malformed lease request: ${req.error.message}` };
     const job = req.data.job;
     for (let tries = 0; tries < 5; tries++) {
-      const choice = chooseWorker(this.workers(), job);
+      let choice = chooseWorker(this.workers(), job);
+      if (!choice && tries === 0) {
+        // the scheduler may have seen a worker turn warm before this view did
+        await this.view.sync(500);
+        choice = chooseWorker(this.workers(), job);
+      }
       if (!choice) break;
       try {
         await this.command(choice.worker.workerId, { type: 'LeaseWorker', job, allowCold: choice.cold, now: new Date().toISOString() }, job.buildId, true);

@@ -39,6 +39,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private stopping = false;
   /** Workers that are gone (retired or lost), kept after their state is evicted. */
   private readonly gone = new BoundedMap<string, { status: 'retired' | 'lost'; reason: string | null }>(100_000);
+  private retryTimer: NodeJS.Timeout | null = null;
   /** Superseded builds whose cancel is being recorded (not asked twice). */
   private readonly cancelling = new Set<string>();
   /** Lease requests in flight, by `<buildId>:<attempt>`. */
@@ -83,6 +84,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await Promise.all([this.builds.stop(), this.workers.stop(), this.projects.stop()]);
   }
 
@@ -126,7 +128,15 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     for (const a of actions) {
       if (a.kind !== 'lease') continue;
       const ok = await this.act(a);
-      if (!ok) break; // no worker now: the next worker event kicks us again
+      if (!ok) {
+        // no worker now: the next worker event kicks us again; one timer backs that up
+        // in case the event came before the pool's view had it
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = null;
+          this.kick();
+        }, 1000);
+        break;
+      }
     }
   }
 
