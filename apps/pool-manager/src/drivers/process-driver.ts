@@ -25,6 +25,7 @@ export const AGENT_ENV_ALLOWLIST = [
   ConfigKeys.heartbeatMisses,
   ConfigKeys.cacheMaxBytes,
   ConfigKeys.cacheMaxAgeMs,
+  ConfigKeys.logMaxBytes,
   'KILN_LOG_LEVEL',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_TRACES_EXPORTER',

@@ -154,7 +154,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         case 'queue':
           await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'QueueBuild', now }, { correlationId: a.buildId }, { known: this.builds.known(a.buildId) });
           return true;
-        case 'requeue':
+        case 'requeue': {
           this.log.warn('requeueing build', { buildId: a.buildId, attempt: a.attempt, reason: a.reason });
           const r = await this.store.handle(
             this.aggs.build,
@@ -166,6 +166,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           // the build ended here (out of attempts, or cancelled meanwhile): close its log
           if (r.state.status === 'failed' || r.state.status === 'cancelled') await endLogOf(this.store.js, this.names, a.buildId, r.state.attempt, r.state.status);
           return true;
+        }
         case 'lease':
           return await this.lease(a.build);
         case 'cancel': {
