@@ -10,3 +10,4 @@ export * from './logs/chunk';
 export * from './pool/lease';
 export * from './ids';
 export * from './catalog';
+export * from './attributes';

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { BuildStatuses, InvalidError, KilnNames, newId, NotFoundError } from '@kiln/contracts';
+import { Attr, BuildStatuses, InvalidError, KilnNames, newId, NotFoundError } from '@kiln/contracts';
 import { Aggregates, createAggregate, endLogOf, EventStore } from '@kiln/event-store';
 import { AGGREGATES, NAMES } from '@kiln/service-kit';
 import { BuildRow } from '../read-model/entities';
@@ -72,7 +72,7 @@ export class BuildsController {
     const repoUrl = project.state.repoUrl;
     const buildId = newId();
     const ref = input.ref.startsWith('refs/') ? input.ref : `refs/heads/${input.ref}`;
-    await inSpan('api.trigger', { 'kiln.build.id': buildId, 'kiln.project.id': projectId }, () => createAggregate(
+    await inSpan('api.trigger', { [Attr.buildId]: buildId, [Attr.projectId]: projectId }, () => createAggregate(
       this.store,
       this.aggs.build,
       this.names.subjects.build(buildId),
@@ -121,7 +121,7 @@ export class BuildsController {
     const old = (await this.load(id)).state;
     if (old.status === 'none') throw new NotFoundError(`build ${id} not found`);
     const buildId = newId();
-    await inSpan('api.retry', { 'kiln.build.id': buildId, 'kiln.retry.of': id }, () =>
+    await inSpan('api.retry', { [Attr.buildId]: buildId, [Attr.retryOf]: id }, () =>
       createAggregate(
         this.store,
         this.aggs.build,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { NatsConnection } from 'nats';
-import { AGENT_PROTOCOL_VERSION, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
+import { Attr, AGENT_PROTOCOL_VERSION, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
@@ -66,7 +66,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
         const e = this.aggs.worker.codec.decode(m.data, m.seq, m.subject);
         if (e.type === 'WorkerLeased' && !this.job) {
           const job = e.data.job;
-          this.job = inSpan('agent.build', { 'kiln.build.id': job.buildId, 'kiln.worker.id': this.workerId, 'kiln.attempt': job.attempt }, () => this.runJob(job), {
+          this.job = inSpan('agent.build', { [Attr.buildId]: job.buildId, [Attr.workerId]: this.workerId, [Attr.attempt]: job.attempt }, () => this.runJob(job), {
             parent: e.meta.traceparent,
           });
         } else if ((e.type === 'WorkerLost' || e.type === 'WorkerRetired') && !this.exiting) {

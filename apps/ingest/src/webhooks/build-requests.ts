@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { buildIdForDelivery, KilnNames } from '@kiln/contracts';
+import { Attr, buildIdForDelivery, KilnNames } from '@kiln/contracts';
 import { refTriggers } from '@kiln/domain';
 import { Aggregates, createAggregate, EventStore } from '@kiln/event-store';
 import { AGGREGATES, LOGGER, NAMES } from '@kiln/service-kit';
@@ -28,7 +28,7 @@ export class BuildRequests {
     }
     const buildId = buildIdForDelivery(push.provider, deliveryId, project.projectId);
     // the build's trace starts here; every service that works on it joins this trace
-    const { created } = await inSpan('ingest.push', { 'kiln.build.id': buildId, 'kiln.project.id': project.projectId, 'vcs.ref.head.revision': push.sha }, () => createAggregate(
+    const { created } = await inSpan('ingest.push', { [Attr.buildId]: buildId, [Attr.projectId]: project.projectId, 'vcs.ref.head.revision': push.sha }, () => createAggregate(
       this.store,
       this.aggs.build,
       this.names.subjects.build(buildId),

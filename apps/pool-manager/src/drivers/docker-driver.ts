@@ -1,3 +1,4 @@
+import { Attr } from '@kiln/contracts';
 import { request } from 'node:http';
 import { ConfigKeys } from '@kiln/config';
 import { Logger } from '@kiln/telemetry';
@@ -69,7 +70,7 @@ export class DockerDriver implements WorkerDriver {
     const created = await this.api.call<{ Id: string; message?: string }>('POST', `/containers/create?name=kiln-worker-${workerId}`, {
       Image: this.image,
       Env: env,
-      Labels: { 'kiln.worker': workerId },
+      Labels: { [Attr.workerLabel]: workerId },
       HostConfig: { AutoRemove: true, NetworkMode: this.network, Init: true },
     });
     if (created.status !== 201) throw new Error(`docker create for worker ${workerId}: ${created.status} ${created.body?.message ?? ''}`);

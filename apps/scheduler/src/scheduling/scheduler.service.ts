@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { NatsConnection, JSONCodec, headers } from 'nats';
-import { BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplySchema, ProjectEvent, WorkerEvent } from '@kiln/contracts';
+import { Attr, BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplySchema, ProjectEvent, WorkerEvent } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
 import { Build, BuildCommand, isFinal, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, endLogOf, EventStore } from '@kiln/event-store';
@@ -144,7 +144,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private act(a: SchedulingAction): Promise<boolean> {
     const buildId = a.kind === 'lease' ? a.build.buildId : a.buildId;
     if (a.kind === 'cancel' && this.cancelling.has(buildId)) return Promise.resolve(true);
-    return inSpan(`scheduler.${a.kind}`, { 'kiln.build.id': buildId }, () => this.actNow(a), { parent: this.builds.traces.get(buildId) });
+    return inSpan(`scheduler.${a.kind}`, { [Attr.buildId]: buildId }, () => this.actNow(a), { parent: this.builds.traces.get(buildId) });
   }
 
   private async actNow(a: SchedulingAction): Promise<boolean> {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders, JetStreamClient, JetStreamManager, NatsConnection, NatsError } from 'nats';
-import {
-  ConcurrencyError,
+import { Attr, ConcurrencyError,
   Envelope,
   EventCodec,
   Headers,
@@ -9,8 +8,7 @@ import {
   InvalidError,
   KilnError,
   KilnNames,
-  Recorded,
-} from '@kiln/contracts';
+  Recorded, } from '@kiln/contracts';
 import { Decider } from '@kiln/domain';
 import { currentTraceparent, inSpan } from '@kiln/telemetry';
 import { lastSubjectSeq, readSubject } from './read';
@@ -131,7 +129,7 @@ export class EventStore {
       try {
         const ack = await inSpan(
           'eventstore.append',
-          { 'messaging.destination.name': subject, 'kiln.event.type': ev.type },
+          { 'messaging.destination.name': subject, [Attr.eventType]: ev.type },
           () =>
             publishWithRetry(() =>
               this.js.publish(subject, Buffer.from(JSON.stringify(env)), {
@@ -182,7 +180,7 @@ export class EventStore {
     }
     const commandId = cause.commandId ?? randomUUID();
     const type = (command as { type?: string }).type ?? 'command';
-    return inSpan('eventstore.handle', { 'messaging.destination.name': subject, 'kiln.command.type': type }, async () => {
+    return inSpan('eventstore.handle', { 'messaging.destination.name': subject, [Attr.commandType]: type }, async () => {
       let useCache = true;
       for (let attempt = 0; ; attempt++) {
         const cached = useCache ? (this.cache.get(subject) as { state: S; lastSeq: number } | undefined) : undefined;

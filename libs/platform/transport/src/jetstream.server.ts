@@ -2,7 +2,7 @@ import { CustomTransportStrategy, Server, BaseRpcContext } from '@nestjs/microse
 import { ArgumentsHost, Catch, RpcExceptionFilter } from '@nestjs/common';
 import { AckPolicy, DeliverPolicy, JsMsg, NatsConnection, nanos, ConsumerMessages } from 'nats';
 import { isObservable, lastValueFrom, Observable, throwError } from 'rxjs';
-import { InvalidError, KilnError } from '@kiln/contracts';
+import { Attr, InvalidError, KilnError } from '@kiln/contracts';
 import { contextFromTraceparent, inSpan, Logger, SpanKind } from '@kiln/telemetry';
 import { isPermanent } from '@kiln/event-store';
 
@@ -137,7 +137,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       try {
         await inSpan(
           `consume ${route.durable}`,
-          { 'messaging.destination.name': m.subject, 'messaging.message.sequence': m.seq, 'kiln.event.type': (data as { type?: string })?.type ?? '' },
+          { 'messaging.destination.name': m.subject, 'messaging.message.sequence': m.seq, [Attr.eventType]: (data as { type?: string })?.type ?? '' },
           async () => {
             const result = await handler(data, new JetStreamContext(m));
             const out = isObservable(result) ? await lastValueFrom(result, { defaultValue: undefined }) : result;

@@ -1,0 +1,12 @@
+/** Span attribute and label names Kiln uses, defined once (like subjects). */
+export const Attr = {
+  buildId: 'kiln.build.id',
+  projectId: 'kiln.project.id',
+  workerId: 'kiln.worker.id',
+  attempt: 'kiln.attempt',
+  retryOf: 'kiln.retry.of',
+  eventType: 'kiln.event.type',
+  commandType: 'kiln.command.type',
+  /** Docker label naming a worker container. */
+  workerLabel: 'kiln.worker',
+} as const;
