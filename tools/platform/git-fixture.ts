@@ -45,7 +45,8 @@ export class GitFixture {
   commitDir(dir: string, message: string): string {
     cpSync(dir, this.work, { recursive: true });
     git(this.work, 'add', '-A');
-    git(this.work, 'commit', '-q', '-m', message);
+    // the same files again (a second `npm start`) still make a new commit to build
+    git(this.work, 'commit', '-q', '--allow-empty', '-m', message);
     git(this.work, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
     return git(this.work, 'rev-parse', 'HEAD');
   }
