@@ -117,7 +117,10 @@ describe('faults on real NATS and PostgreSQL', () => {
         expect(b.status).toBe('succeeded');
         const events: Ev[] = (await platform.call('GET', `/api/builds/${id}/events`)).body.items;
         expect(events.filter((e) => e.type === 'BuildAssigned')).toHaveLength(b.attempt);
-        expect(events.filter((e) => e.type === 'BuildStarted')).toHaveLength(b.attempt);
+        // an attempt whose worker was lost before it started never starts (loaded machine)
+        const started = events.filter((e) => e.type === 'BuildStarted').length;
+        expect(started).toBeGreaterThanOrEqual(1);
+        expect(started).toBeLessThanOrEqual(b.attempt);
         assertNeverTwiceAtOnce(events);
         for (const e of events.filter((x) => x.type === 'BuildStarted')) {
           const w = e.data.workerId as string;

@@ -35,7 +35,20 @@ export class Platform {
     return `http://127.0.0.1:${this.env.KILN_EDGE_PORT}`;
   }
 
+  /**
+   * Starts the platform; once more on fresh ports if a service died at start (two suites
+   * running side by side can be handed the same free port between probe and bind).
+   */
   async start(extra: NodeJS.ProcessEnv = {}): Promise<void> {
+    try {
+      await this.startOnce(extra);
+    } catch (e) {
+      this.logs.push(`harness: platform start failed (${(e as Error).message}); retrying on fresh ports`);
+      await this.startOnce(extra);
+    }
+  }
+
+  private async startOnce(extra: NodeJS.ProcessEnv): Promise<void> {
     const [api, ingest, logStore, scheduler, pool, deployer, edge] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     this.env = {
       NATS_URL: testNatsUrl(),
