@@ -43,13 +43,16 @@ export function exampleOf(schema: Json, key = ''): unknown {
     case 'array':
       return [exampleOf((schema.items as Json) ?? {}, key)];
     case 'integer':
-      return /attempt|concurrency/i.test(key) ? 1 : 0;
-    case 'number':
-      return 0;
+    case 'number': {
+      const plausible = /Ms$/.test(key) ? 60_000 : /attempt|concurrency/i.test(key) ? 1 : 0;
+      const min = typeof schema.minimum === 'number' ? schema.minimum : typeof schema.exclusiveMinimum === 'number' ? schema.exclusiveMinimum + 1 : null;
+      return min === null ? plausible : Math.max(min, plausible);
+    }
     case 'boolean':
       return true;
     case 'string':
-      if (/At$/.test(key)) return '2026-01-01T00:00:00.000Z';
+      if (/(At|Until)$/.test(key)) return '2026-01-01T00:00:00.000Z';
+      if (schema.pattern === '^enc:v1:.*') return 'enc:v1:<iv>.<tag>.<ciphertext>';
       if (/Id$/.test(key)) return `${key.replace(/Id$/, '')}-1`;
       if (key === 'sha') return '3f786850e387550fdab836ed7e6dc881de23001b';
       if (key === 'ref') return 'refs/heads/main';

@@ -85,8 +85,9 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     try {
       const outcome = await new JobRunner(this.store, this.aggs, this.names, this.workerId, job, this.cfg.workRoot, log).run();
       log.info('build done', { outcome });
-      if (this.cfg.poolEphemeral || outcome === 'rejected') {
-        await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : `ephemeral: build ${outcome}`);
+      // a timed-out build's worker is retired even when reusable: whatever hung may still hold it
+      if (this.cfg.poolEphemeral || outcome === 'rejected' || outcome === 'timed_out') {
+        await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : this.cfg.poolEphemeral ? `ephemeral: build ${outcome}` : `build ${outcome}`);
       } else {
         // a reusable worker goes back to the pool, warm, for the next lease
         await this.store.handle(this.aggs.worker, this.subject, { type: 'ReleaseWorker', buildId: job.buildId, now: new Date().toISOString() }, this.cause());

@@ -252,7 +252,7 @@ export class JobRunner {
     }
     const pipeline = parsed.pipeline;
     deadline.at = Date.now() + pipeline.timeoutMs;
-    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })) }, this.cause());
+    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs }, this.cause());
     const env = baseEnv(job, sha, workspace);
     for (let index = 0; index < pipeline.steps.length; index++) {
       const step = pipeline.steps[index];

@@ -21,6 +21,8 @@ import { Leadership } from './leadership';
 
 export const WORKER_DRIVER = Symbol('WORKER_DRIVER');
 const json = JSONCodec();
+/** How long an agent that was retired or lost has to exit by itself before its process group is stopped. */
+const REAP_GRACE_MS = 5000;
 type W = Exclude<Worker, { status: 'none' }>;
 
 /**
@@ -56,7 +58,11 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     readiness: Readiness,
   ) {
     this.view = new AggregateView(store, aggs.worker, names.subjects.allWorkers, {
-      onEvent: (_id, _s, _e, live) => live && this.kick(),
+      onEvent: (id, w, _e, live) => {
+        if (!live) return;
+        if (w.status === 'retired' || w.status === 'lost') this.reapLater(id);
+        this.kick();
+      },
       onError: (e) => this.log.error('skipped malformed worker event', { reason: (e as Error).message }),
       evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
@@ -117,6 +123,19 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     const mine = [...this.workers()].filter((w) => w.status !== 'retired' && w.status !== 'lost');
     await this.driver.stopAll();
     await Promise.all(mine.map((w) => this.command(w.workerId, { type: 'MarkLost', reason: 'pool-manager stopped', now: new Date().toISOString() })));
+  }
+
+  /**
+   * A worker retired or lost by anyone (itself, the scheduler's timeout backstop, a sweep)
+   * must not keep running: an agent that ends itself exits within moments, so after a
+   * grace its process group is stopped if it is still there (a no-op otherwise).
+   */
+  private reapLater(workerId: string): void {
+    const timer = setTimeout(() => {
+      if (this.stopping) return;
+      void this.driver.stop(workerId).catch((e) => this.log.error('stopping a retired agent failed', { workerId, err: e as Error }));
+    }, REAP_GRACE_MS);
+    timer.unref();
   }
 
   private *workers(): Iterable<W> {

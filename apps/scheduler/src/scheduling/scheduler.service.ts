@@ -7,6 +7,8 @@ import { AggregateView, Aggregates, endLogOf, EventStore } from '@kiln/event-sto
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { currentTraceparent, inSpan, Logger } from '@kiln/telemetry';
 import { planScheduling, SchedulingAction } from './queue-policy';
+import { DEFAULT_BUILD_TIMEOUT_MS } from '@kiln/pipeline';
+import { backstopReason, OverdueBuild, planTimeouts } from './timeout-policy';
 
 const json = JSONCodec();
 
@@ -40,6 +42,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   /** Workers that are gone (retired or lost), kept after their state is evicted. */
   private readonly gone = new BoundedMap<string, { status: 'retired' | 'lost'; reason: string | null }>(100_000);
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Fires when the next running build passes its timeout plus grace. */
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  /** Overdue builds being timed out (not asked twice). */
+  private readonly timingOut = new Set<string>();
   /** Superseded builds whose cancel is being recorded (not asked twice). */
   private readonly cancelling = new Set<string>();
   /** Lease requests in flight, by `<buildId>:<attempt>`. */
@@ -85,6 +91,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     await Promise.all([this.builds.stop(), this.workers.stop(), this.projects.stop()]);
   }
 
@@ -122,8 +129,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
     const builds = [...this.builds.states.values()].filter((b): b is Exclude<Build, { status: 'none' }> => b.status !== 'none');
     const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workerGone: (id) => this.gone.get(id) ?? null, autoCancel });
-    // queue and requeue first (cheap, independent), then leases in policy order
-    await Promise.all(actions.filter((a) => a.kind !== 'lease').map((a) => this.act(a)));
+    const timeouts = planTimeouts({ builds, now: Date.now(), defaultTimeoutMs: DEFAULT_BUILD_TIMEOUT_MS, graceMs: this.cfg.buildTimeoutGraceMs });
+    this.armDeadline(timeouts.nextDeadline);
+    // queue, requeue and time out first (cheap, independent), then leases in policy order
+    await Promise.all([...actions.filter((a) => a.kind !== 'lease').map((a) => this.act(a)), ...timeouts.overdue.map((o) => this.timeOut(o))]);
     // a projects view change (auto-cancel switched on) matters too
     for (const a of actions) {
       if (a.kind !== 'lease') continue;
@@ -138,6 +147,58 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         break;
       }
     }
+  }
+
+  /** One timer for the earliest deadline of a running build (re-armed on every reconcile). */
+  private armDeadline(at: number | null): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+    if (at === null || this.stopping) return;
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = null;
+        this.kick();
+      },
+      Math.min(Math.max(0, at - Date.now()) + 5, 2 ** 31 - 1),
+    );
+    this.deadlineTimer.unref();
+  }
+
+  /**
+   * The backstop: a build still running past its timeout plus grace is recorded
+   * `timed_out` (fenced by its attempt, so a worker that did end it wins), its log is
+   * closed, and its worker retired, which makes the pool stop the agent's process group.
+   */
+  private timeOut(o: OverdueBuild): Promise<void> {
+    if (this.timingOut.has(o.buildId)) return Promise.resolve();
+    this.timingOut.add(o.buildId);
+    return inSpan('scheduler.timeout', { [Attr.buildId]: o.buildId }, async () => {
+      const now = new Date().toISOString();
+      const reason = backstopReason(o, this.cfg.buildTimeoutGraceMs);
+      try {
+        this.log.warn('build timed out without its worker ending it', { buildId: o.buildId, attempt: o.attempt, workerId: o.workerId });
+        const r = await this.store.handle(
+          this.aggs.build,
+          this.names.subjects.build(o.buildId),
+          { type: 'FinishBuild', attempt: o.attempt, outcome: 'timed_out', reason, exitCode: null, now },
+          { correlationId: o.buildId, causationId: 'scheduler:timeout' },
+          { known: this.builds.known(o.buildId) },
+        );
+        if (r.state.status === 'timed_out') await endLogOf(this.store.js, this.names, o.buildId, o.attempt, 'timed_out');
+        if (o.workerId) {
+          await this.store
+            .handle(this.aggs.worker, this.names.subjects.worker(o.workerId), { type: 'RetireWorker', reason: `build ${o.buildId} timed out and the worker did not end it`, now }, { correlationId: o.buildId })
+            .catch((e: unknown) => {
+              if (!(e instanceof IllegalStateError)) throw e;
+            });
+        }
+      } catch (e) {
+        if (e instanceof IllegalStateError) this.log.debug('timeout no longer applies', { buildId: o.buildId, reason: e.message });
+        else this.log.error('timing out a build failed', { buildId: o.buildId, err: e as Error });
+      } finally {
+        this.timingOut.delete(o.buildId);
+      }
+    }, { parent: this.builds.traces.get(o.buildId) });
   }
 
   /** Carries out one action inside the build's trace; false when a lease could not be had. */

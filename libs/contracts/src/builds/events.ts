@@ -65,6 +65,8 @@ export const PipelineLoadedV1 = defineEvent(
     attempt: z.number().int().positive(),
     sha: z.string(),
     steps: z.array(z.object({ name: z.string() })),
+    /** The pipeline's whole-build timeout (ms); the scheduler ends the build if its worker does not. Absent in events before it was recorded. */
+    timeoutMs: z.number().int().positive().optional(),
   }),
 );
 

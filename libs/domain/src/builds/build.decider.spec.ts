@@ -238,6 +238,14 @@ describe('build decider', () => {
       given(buildDecider, isRunning).when(load).then([pipelineLoaded()]);
     });
 
+    it('records the pipeline timeout so the scheduler can back it up', () => {
+      given(buildDecider, isRunning)
+        .when({ ...load, timeoutMs: 90_000 })
+        .then([{ ...pipelineLoaded(), data: { ...pipelineLoaded().data, timeoutMs: 90_000 } } as BuildEvent]);
+      const state = [...isRunning, { ...pipelineLoaded(), data: { ...pipelineLoaded().data, timeoutMs: 90_000 } } as BuildEvent].reduce(buildDecider.evolve, buildDecider.initialState());
+      expect(state.status !== 'none' && state.timeoutMs).toBe(90_000);
+    });
+
     it('starts a step of a running build', () => {
       given(buildDecider, isLoaded)
         .when(startStep)
@@ -499,6 +507,7 @@ describe('build evolve', () => {
       attempt: 0,
       workerId: null,
       steps: [],
+      timeoutMs: null,
       cancelRequested: false,
       reason: null,
       exitCode: null,

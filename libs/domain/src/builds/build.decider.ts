@@ -30,6 +30,8 @@ export type Build =
       attempt: number;
       workerId: string | null;
       steps: StepState[];
+      /** The loaded pipeline's whole-build timeout (ms); null until the pipeline is loaded. */
+      timeoutMs: number | null;
       cancelRequested: boolean;
       reason: string | null;
       exitCode: number | null;
@@ -47,7 +49,7 @@ export type BuildCommand =
   | { type: 'QueueBuild'; now: string }
   | { type: 'AssignBuild'; workerId: string; attempt: number; now: string }
   | { type: 'StartBuild'; workerId: string; attempt: number; now: string }
-  | { type: 'LoadPipeline'; attempt: number; sha: string; steps: { name: string }[] }
+  | { type: 'LoadPipeline'; attempt: number; sha: string; steps: { name: string }[]; timeoutMs?: number }
   | { type: 'StartStep'; attempt: number; index: number; name: string; now: string }
   | {
       type: 'FinishStep';
@@ -132,7 +134,8 @@ function decide(command: BuildCommand, state: Build): BuildEvent[] {
     }
     case 'LoadPipeline': {
       const b = running(state, command.attempt, 'LoadPipeline');
-      return [{ type: 'PipelineLoaded', data: { buildId: b.buildId, attempt: command.attempt, sha: command.sha, steps: command.steps } }];
+      const data = { buildId: b.buildId, attempt: command.attempt, sha: command.sha, steps: command.steps };
+      return [{ type: 'PipelineLoaded', data: command.timeoutMs === undefined ? data : { ...data, timeoutMs: command.timeoutMs } }];
     }
     case 'StartStep': {
       const b = running(state, command.attempt, 'StartStep');
@@ -239,6 +242,7 @@ function evolve(state: Build, event: BuildEvent): Build {
       attempt: 0,
       workerId: null,
       steps: [],
+      timeoutMs: null,
       cancelRequested: false,
       reason: null,
       exitCode: null,
@@ -261,6 +265,7 @@ function evolve(state: Build, event: BuildEvent): Build {
       return {
         ...b,
         source: { ...b.source, sha: event.data.sha },
+        timeoutMs: event.data.timeoutMs ?? null,
         steps: event.data.steps.map((s, index) => ({
           index,
           name: s.name,
@@ -303,6 +308,7 @@ function evolve(state: Build, event: BuildEvent): Build {
         attempt: event.data.attempt,
         workerId: null,
         steps: [],
+        timeoutMs: null,
         reason: event.data.reason,
         queuedAt: event.data.requeuedAt,
         startedAt: null,

@@ -70,6 +70,11 @@ export const ConfigKeys = {
   heartbeatMisses: 'KILN_HEARTBEAT_MISSES',
   /** Attempts before a build whose worker keeps getting lost fails. */
   maxAttempts: 'KILN_MAX_ATTEMPTS',
+  /**
+   * How long past a build's timeout the scheduler waits for the worker to end it before it
+   * records the build `timed_out` itself and retires the worker (ms; default 30 s).
+   */
+  buildTimeoutGraceMs: 'KILN_BUILD_TIMEOUT_GRACE_MS',
   /** Worker (agent) identity, set by the pool-manager's driver. */
   workerId: 'KILN_WORKER_ID',
   /**
@@ -125,6 +130,7 @@ export interface KilnConfig {
   heartbeatMs: number;
   heartbeatMisses: number;
   maxAttempts: number;
+  buildTimeoutGraceMs: number;
   workerId: string | null;
   /** See {@link ConfigKeys.logMaxBytes}. */
   logMaxBytes: number;
@@ -232,6 +238,7 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     heartbeatMs: int(env, ConfigKeys.heartbeatMs, 5000, 100),
     heartbeatMisses: int(env, ConfigKeys.heartbeatMisses, 3, 1),
     maxAttempts: int(env, ConfigKeys.maxAttempts, 3, 1),
+    buildTimeoutGraceMs: int(env, ConfigKeys.buildTimeoutGraceMs, 30_000, 0),
     workerId: env[ConfigKeys.workerId] || null,
     logMaxBytes: int(env, ConfigKeys.logMaxBytes, DEFAULT_LOG_MAX_BYTES, 1024),
     logRetentionMs: retention(env, ConfigKeys.logRetention),

@@ -1,0 +1,99 @@
+import 'reflect-metadata';
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NatsConnection } from 'nats';
+import { decodeLogChunk, kilnNames } from '@kiln/contracts';
+import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore } from '@kiln/event-store';
+import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { AppModule } from '../app.module';
+
+const source = { repoUrl: '/tmp/none.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' };
+
+/** Resolves when `check` returns a value, re-reading after each interval; rejects after `ms`. */
+async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('scheduler timeout backstop on real JetStream', () => {
+  const savedEnv = { ...process.env };
+  const namespace = testNamespace('sch');
+  const names = kilnNames(namespace);
+  const aggs = aggregates(names);
+  let nc: NatsConnection;
+  let store: EventStore;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    nc = await connectNats(testNatsUrl(), 'scheduler-int-spec');
+    store = await EventStore.create(nc, names);
+    await ensureStreams(store.jsm, names);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    process.env = savedEnv;
+    await deleteStreams(store.jsm, names);
+    await nc.drain();
+  });
+
+  /** A worker leased to a build that started now and loaded a pipeline with `timeoutMs`. */
+  async function runningBuild(buildId: string, workerId: string, timeoutMs: number): Promise<void> {
+    const now = () => new Date().toISOString();
+    const w = names.subjects.worker(workerId);
+    const b = names.subjects.build(buildId);
+    const cause = { correlationId: buildId };
+    await store.handle(aggs.worker, w, { type: 'ProvisionWorker', workerId, driver: 'process', now: now() }, cause);
+    await store.handle(aggs.worker, w, { type: 'ConnectWorker', hostname: 'h', pid: 1, protocolVersion: 1, now: now() }, cause);
+    await store.handle(aggs.worker, w, { type: 'MarkWarm', checks: ['git'], now: now() }, cause);
+    await store.handle(aggs.build, b, { type: 'RequestBuild', data: { buildId, projectId: 'p1', trigger: 'manual', deliveryId: `d-${buildId}`, source, requestedAt: now() } }, cause);
+    await store.handle(aggs.build, b, { type: 'QueueBuild', now: now() }, cause);
+    await store.handle(aggs.worker, w, { type: 'LeaseWorker', job: { buildId, projectId: 'p1', attempt: 1, source }, allowCold: false, now: now() }, cause);
+    await store.handle(aggs.build, b, { type: 'AssignBuild', workerId, attempt: 1, now: now() }, cause);
+    await store.handle(aggs.build, b, { type: 'StartBuild', workerId, attempt: 1, now: now() }, cause);
+    await store.handle(aggs.build, b, { type: 'LoadPipeline', attempt: 1, sha: 'abcdef1', steps: [{ name: 'hang' }], timeoutMs }, cause);
+  }
+
+  it('times out a build its (hung) worker never ends, closes its log and retires the worker', async () => {
+    // a short build whose agent never reports again, and a long one that must be left alone
+    await runningBuild('b-hung', 'w-hung', 300);
+    await runningBuild('b-long', 'w-long', 600_000);
+    process.env.NATS_URL = testNatsUrl();
+    process.env.KILN_NAMESPACE = namespace;
+    process.env.KILN_LOG_LEVEL = 'error';
+    process.env.KILN_BUILD_TIMEOUT_GRACE_MS = '200';
+    app = await NestFactory.create(AppModule, { logger: false });
+    await app.init();
+
+    const hung = await eventually(
+      async () => {
+        const { state } = await store.load(aggs.build, names.subjects.build('b-hung'));
+        return state.status === 'timed_out' ? state : undefined;
+      },
+      15_000,
+      'b-hung to time out',
+    );
+    expect(hung.reason).toBe('build exceeded its 300 ms timeout and worker w-hung did not end it within 200 ms; timed out by the scheduler');
+    const worker = await eventually(
+      async () => {
+        const { state } = await store.load(aggs.worker, names.subjects.worker('w-hung'));
+        return state.status === 'retired' ? state : undefined;
+      },
+      5000,
+      'w-hung to be retired',
+    );
+    expect(worker.reason).toBe('build b-hung timed out and the worker did not end it');
+    // the log got its end record, so watchers stop waiting
+    const last = await store.jsm.streams.getMessage(names.streams.logs, { last_by_subj: names.subjects.log('b-hung') });
+    expect(decodeLogChunk(last.data)).toMatchObject({ kind: 'end', buildId: 'b-hung', attempt: 1, status: 'timed_out' });
+    // the build with time left still runs on its worker
+    const long = await store.load(aggs.build, names.subjects.build('b-long'));
+    expect(long.state.status).toBe('running');
+    expect((await store.load(aggs.worker, names.subjects.worker('w-long'))).state.status).toBe('leased');
+  });
+});
