@@ -75,6 +75,39 @@ export const ProjectSettingsChangedV1 = defineEvent(
   }),
 );
 
-export const ProjectEventDefinitions = [ProjectCreatedV1, ProjectSecretSetV1, ProjectSecretRemovedV1, ProjectSettingsChangedV1] as const;
+/**
+ * The project's webhook secret was replaced (rotation). Ingest verifies deliveries with the
+ * new secret at once and, until `previousValidUntil`, with the one it replaced too, so
+ * deliveries the git host signed just before the user pasted the new secret are not lost.
+ * A secret replaced earlier than that is no longer accepted (only one previous is kept).
+ */
+export const ProjectWebhookSecretRotatedV1 = defineEvent(
+  'ProjectWebhookSecretRotated',
+  1,
+  z.object({
+    projectId: id,
+    /** The new secret, encrypted at rest (`enc:v1:` + AES-256-GCM with `KILN_SECRET_KEY`). */
+    webhookSecret: EncryptedSecretSchema,
+    /** Until when the replaced secret is still accepted; null: it is rejected at once. */
+    previousValidUntil: iso.nullable(),
+    rotatedAt: iso,
+  }),
+);
+
+/**
+ * The project was deleted. Final: no command is accepted on it afterwards. Ingest answers
+ * its webhooks 404, the scheduler cancels its unfinished builds, the API no longer lists
+ * it; the history of its builds is kept.
+ */
+export const ProjectDeletedV1 = defineEvent('ProjectDeleted', 1, z.object({ projectId: id, deletedAt: iso }));
+
+export const ProjectEventDefinitions = [
+  ProjectCreatedV1,
+  ProjectSecretSetV1,
+  ProjectSecretRemovedV1,
+  ProjectSettingsChangedV1,
+  ProjectWebhookSecretRotatedV1,
+  ProjectDeletedV1,
+] as const;
 export type ProjectEvent = EventOf<(typeof ProjectEventDefinitions)[number]>;
 export const projectCodec = new EventCodec<ProjectEvent>(ProjectEventDefinitions);

@@ -1,7 +1,7 @@
 import { IllegalStateError, InvalidError, NotFoundError, ProjectEvent, projectCodec } from '@kiln/contracts';
 import { given } from '@kiln/testing';
 import { fold } from '../decider';
-import { projectDecider, refTriggers } from './project.decider';
+import { acceptedWebhookSecrets, ActiveProject, projectDecider, refTriggers } from './project.decider';
 
 type ProjectData = Extract<ProjectEvent, { type: 'ProjectCreated' }>['data'];
 
@@ -170,5 +170,75 @@ describe('ChangeProjectSettings', () => {
   it('changes nothing when nothing differs, and refuses an unknown project', () => {
     given(projectDecider, [created]).when({ type: 'ChangeProjectSettings', projectId: 'ps', settings: { concurrency: 6 }, now: 't' }).then([]);
     given(projectDecider, []).when({ type: 'ChangeProjectSettings', projectId: 'nope', settings: { autoCancel: true }, now: 't' }).thenThrows(NotFoundError);
+  });
+});
+
+describe('webhook secret rotation', () => {
+  const rotated = (secret: string, at: string, until: string | null): ProjectEvent => ({
+    type: 'ProjectWebhookSecretRotated',
+    data: { projectId: data.projectId, webhookSecret: secret, previousValidUntil: until, rotatedAt: at },
+  });
+
+  it('records the new secret and until when the previous one is accepted', () => {
+    given(projectDecider, [created])
+      .when({ type: 'RotateWebhookSecret', projectId: data.projectId, webhookSecret: 'enc:v1:new', graceMs: 3_600_000, now: '2024-06-01T10:00:00.000Z' })
+      .then([rotated('enc:v1:new', '2024-06-01T10:00:00.000Z', '2024-06-01T11:00:00.000Z')]);
+    expect(() => projectCodec.validate(rotated('enc:v1:new', 't', null))).not.toThrow();
+    expect(() => projectCodec.validate(rotated('plaintext', 't', null))).toThrow(/must be encrypted/);
+  });
+
+  it('with no grace the previous secret is not kept at all', () => {
+    given(projectDecider, [created])
+      .when({ type: 'RotateWebhookSecret', projectId: data.projectId, webhookSecret: 'enc:v1:new', graceMs: 0, now: '2024-06-01T10:00:00.000Z' })
+      .then([rotated('enc:v1:new', '2024-06-01T10:00:00.000Z', null)]);
+    const state = fold(projectDecider, [created, rotated('enc:v1:new', '2024-06-01T10:00:00.000Z', null)]);
+    expect(state).toMatchObject({ webhookSecret: 'enc:v1:new', previousWebhookSecret: null });
+    expect(acceptedWebhookSecrets(state as ActiveProject, '2024-06-01T10:00:00.000Z')).toEqual(['enc:v1:new']);
+  });
+
+  it('accepts the replaced secret only until its grace ends, and only the last one replaced', () => {
+    const once = fold(projectDecider, [created, rotated('enc:v1:second', '2024-06-01T10:00:00.000Z', '2024-06-01T11:00:00.000Z')]) as ActiveProject;
+    expect(acceptedWebhookSecrets(once, '2024-06-01T10:59:59.999Z')).toEqual(['enc:v1:second', data.webhookSecret]);
+    expect(acceptedWebhookSecrets(once, '2024-06-01T11:00:00.000Z')).toEqual(['enc:v1:second']);
+    const twice = fold(projectDecider, [
+      created,
+      rotated('enc:v1:second', '2024-06-01T10:00:00.000Z', '2024-06-01T11:00:00.000Z'),
+      rotated('enc:v1:third', '2024-06-01T10:05:00.000Z', '2024-06-01T11:05:00.000Z'),
+    ]) as ActiveProject;
+    expect(acceptedWebhookSecrets(twice, '2024-06-01T10:06:00.000Z')).toEqual(['enc:v1:third', 'enc:v1:second']);
+  });
+
+  it('refuses a negative grace and an unknown project', () => {
+    given(projectDecider, [created]).when({ type: 'RotateWebhookSecret', projectId: data.projectId, webhookSecret: 'enc:v1:x', graceMs: -1, now: 't' }).thenThrows(InvalidError, /grace/);
+    given(projectDecider, []).when({ type: 'RotateWebhookSecret', projectId: 'nope', webhookSecret: 'enc:v1:x', graceMs: 0, now: 't' }).thenThrows(NotFoundError, /project nope not found/);
+  });
+});
+
+describe('project deletion', () => {
+  const deleted: ProjectEvent = { type: 'ProjectDeleted', data: { projectId: data.projectId, deletedAt: '2024-07-01T09:00:00.000Z' } };
+
+  it('deletes an active project; the state keeps its fields for history', () => {
+    given(projectDecider, [created]).when({ type: 'DeleteProject', projectId: data.projectId, now: '2024-07-01T09:00:00.000Z' }).then([deleted]);
+    expect(() => projectCodec.validate(deleted)).not.toThrow();
+    expect(fold(projectDecider, [created, deleted])).toEqual({ status: 'deleted', ...data, deletedAt: '2024-07-01T09:00:00.000Z' });
+  });
+
+  it('refuses to delete twice, or a project that never existed (404, saying which)', () => {
+    given(projectDecider, [created, deleted]).when({ type: 'DeleteProject', projectId: data.projectId, now: 't' }).thenThrows(NotFoundError, /project proj-web-frontend was deleted at 2024-07-01T09:00:00.000Z/);
+    given(projectDecider, []).when({ type: 'DeleteProject', projectId: 'nope', now: 't' }).thenThrows(NotFoundError, /project nope not found/);
+  });
+
+  it('refuses every other command on a deleted project, and creating it again', () => {
+    const g = given(projectDecider, [created, deleted]);
+    g.when({ type: 'SetProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', value: 'enc:v1:x', now: 't' }).thenThrows(NotFoundError, /was deleted/);
+    g.when({ type: 'RemoveProjectSecret', projectId: data.projectId, name: 'NPM_TOKEN', now: 't' }).thenThrows(NotFoundError, /was deleted/);
+    g.when({ type: 'ChangeProjectSettings', projectId: data.projectId, settings: { concurrency: 9 }, now: 't' }).thenThrows(NotFoundError, /was deleted/);
+    g.when({ type: 'RotateWebhookSecret', projectId: data.projectId, webhookSecret: 'enc:v1:x', graceMs: 0, now: 't' }).thenThrows(NotFoundError, /was deleted/);
+    g.when({ type: 'CreateProject', data }).thenThrows(IllegalStateError, /already exists/);
+  });
+
+  it('ignores events that arrive after the deletion', () => {
+    const late: ProjectEvent = { type: 'ProjectSettingsChanged', data: { projectId: data.projectId, concurrency: 9, changedAt: 't' } };
+    expect(fold(projectDecider, [created, deleted, late])).toMatchObject({ status: 'deleted', concurrency: 2 });
   });
 });
