@@ -92,6 +92,27 @@ export const ConfigKeys = {
    * keep this well above the longest build. Applied by log-store at start.
    */
   logRetention: 'KILN_LOG_RETENTION',
+  /**
+   * How long a project's replaced webhook secret is still accepted after a rotation, e.g.
+   * `1h` (default), `15m`, `0` (rejected at once). Deliveries the git host signed before the
+   * user pasted the new secret are not lost. Read by the api when it records the rotation;
+   * `POST /api/projects/:id/webhook-secret/rotate` may ask for another one (`graceSeconds`).
+   */
+  webhookSecretGrace: 'KILN_WEBHOOK_SECRET_GRACE',
+  /** HTTP port of git-status's own endpoints (`/healthz`, `/readyz`); default 8086. */
+  gitStatusPort: 'KILN_GIT_STATUS_PORT',
+  /** Base URL of the GitHub REST API git-status posts commit statuses to (GitHub Enterprise: `https://<host>/api/v3`). */
+  githubApiUrl: 'KILN_GITHUB_API_URL',
+  /** Base URL of the GitLab REST API (v4) git-status posts commit statuses to. */
+  gitlabApiUrl: 'KILN_GITLAB_API_URL',
+  /**
+   * Token git-status sends to GitHub (`Authorization: Bearer`; needs `repo:status` or the
+   * fine-grained "Commit statuses: write"). A project secret `GIT_STATUS_TOKEN` overrides it
+   * for that project. Neither set: no statuses for GitHub projects.
+   */
+  githubToken: 'KILN_GITHUB_TOKEN',
+  /** Token git-status sends to GitLab (`PRIVATE-TOKEN`; scope `api`); a project secret `GIT_STATUS_TOKEN` overrides it. */
+  gitlabToken: 'KILN_GITLAB_TOKEN',
 } as const;
 
 export interface KilnConfig {
@@ -136,6 +157,18 @@ export interface KilnConfig {
   logMaxBytes: number;
   /** Max age of the logs stream in milliseconds; 0 keeps records forever. See {@link ConfigKeys.logRetention}. */
   logRetentionMs: number;
+  /** See {@link ConfigKeys.webhookSecretGrace} (ms). */
+  webhookSecretGraceMs: number;
+  /** See {@link ConfigKeys.gitStatusPort}. */
+  gitStatusPort: number;
+  /** See {@link ConfigKeys.githubApiUrl}; no trailing slash. */
+  githubApiUrl: string;
+  /** See {@link ConfigKeys.gitlabApiUrl}; no trailing slash. */
+  gitlabApiUrl: string;
+  /** See {@link ConfigKeys.githubToken}. */
+  githubToken: string | null;
+  /** See {@link ConfigKeys.gitlabToken}. */
+  gitlabToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -195,6 +228,23 @@ function retention(env: Env, key: string): number {
   }
 }
 
+function duration(env: Env, key: string, def: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === '') return def;
+  if (/^(forever|never)$/i.test(raw.trim())) throw new ConfigError(`${key}="${raw}" must be a duration like 1h, 15m or 0`);
+  try {
+    return parseRetention(raw);
+  } catch (e) {
+    throw new ConfigError(`${key}=${(e as Error).message}`);
+  }
+}
+
+function baseUrl(env: Env, key: string, def: string): string {
+  const v = str(env, key, def).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]/.test(v)) throw new ConfigError(`${key}="${v}" is not an http(s) URL`);
+  return v;
+}
+
 function str(env: Env, key: string, def: string): string {
   const v = env[key];
   return v === undefined || v === '' ? def : v;
@@ -242,6 +292,12 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     workerId: env[ConfigKeys.workerId] || null,
     logMaxBytes: int(env, ConfigKeys.logMaxBytes, DEFAULT_LOG_MAX_BYTES, 1024),
     logRetentionMs: retention(env, ConfigKeys.logRetention),
+    webhookSecretGraceMs: duration(env, ConfigKeys.webhookSecretGrace, 3_600_000),
+    gitStatusPort: int(env, ConfigKeys.gitStatusPort, 8086, 0),
+    githubApiUrl: baseUrl(env, ConfigKeys.githubApiUrl, 'https://api.github.com'),
+    gitlabApiUrl: baseUrl(env, ConfigKeys.gitlabApiUrl, 'https://gitlab.com/api/v4'),
+    githubToken: env[ConfigKeys.githubToken] || null,
+    gitlabToken: env[ConfigKeys.gitlabToken] || null,
   };
   if (!/^[a-z][a-z0-9_]{0,30}$/.test(cfg.namespace)) {
     throw new ConfigError(`${ConfigKeys.namespace}="${cfg.namespace}" must be 1-31 lower-case letters, digits or _ starting with a letter`);
