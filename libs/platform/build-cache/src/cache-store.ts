@@ -1,12 +1,16 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KV, NatsConnection, ObjectStore } from 'nats';
 import { KilnNames } from '@kiln/contracts';
+import { LocalCache } from './local-cache';
+import { sha256Meter } from './meter';
+import { moveInto } from './move-into';
+import { choosePrefetch, PrefetchLimits } from './prefetch';
 import { tarCreate, tarExtract } from './tar';
 
 /** A cache entry as its pointer records it. */
@@ -23,8 +27,11 @@ export interface CacheEntry {
   hits: number;
 }
 
+/** Where a restored archive was read from: this worker's prefetched copy, or the object store. */
+export type RestoreSource = 'local' | 'store';
+
 export type RestoreResult =
-  | { result: 'hit' | 'partial'; matchedKey: string; bytes: number; seconds: number }
+  | { result: 'hit' | 'partial'; matchedKey: string; bytes: number; seconds: number; source: RestoreSource }
   | { result: 'miss'; matchedKey: null; bytes: 0; seconds: number; reason?: string };
 
 export interface SaveResult {
@@ -32,6 +39,27 @@ export interface SaveResult {
   bytes: number;
   seconds: number;
   reason?: string;
+}
+
+export interface RestoreOptions {
+  /**
+   * This worker's prefetched copies. One is used only when it holds the very archive the
+   * key's pointer names now (same SHA-256), and is checked again while extracting; a
+   * damaged copy is dropped and the object store read instead.
+   */
+  local?: LocalCache | null;
+}
+
+export interface PrefetchResult {
+  /** Entries copied now. */
+  copied: number;
+  /** Entries this worker held already. */
+  held: number;
+  /** Bytes copied now. */
+  bytes: number;
+  seconds: number;
+  /** Entries that could not be copied, with the reason (the others are still copied). */
+  failed: { projectId: string; key: string; reason: string }[];
 }
 
 /** Objects no pointer references are deleted once older than this (a reader may still hold one). */
@@ -45,6 +73,9 @@ const ORPHAN_GRACE_MS = 10 * 60_000;
  * restore checks the SHA-256 while it streams and treats a mismatch as a miss.
  */
 export class CacheStore {
+  /** Archives read, by source: lets tests (and logs) tell a prefetched restore from a download. */
+  readonly reads = { store: 0, local: 0 };
+
   private constructor(
     private readonly objects: ObjectStore,
     private readonly pointers: KV,
@@ -76,6 +107,25 @@ export class CacheStore {
     return out.sort((a, b) => b.lastUsedAt.localeCompare(a.lastUsedAt));
   }
 
+  /** Every entry of every project. */
+  async listAll(): Promise<CacheEntry[]> {
+    const out: CacheEntry[] = [];
+    for (const k of await this.keys()) {
+      const e = await this.pointers.get(k);
+      if (e && e.operation === 'PUT' && e.value.length) out.push(e.json<CacheEntry>());
+    }
+    return out;
+  }
+
+  /**
+   * Asks both buckets for their status: proves the cache answers (used by the agent's
+   * warm-up). Returns a one-line description.
+   */
+  async status(): Promise<string> {
+    const [o, k] = await Promise.all([this.objects.status(), this.pointers.status()]);
+    return `cache reachable (object store ${o.bucket}: ${o.size} bytes; keys ${k.bucket}: ${k.values} entries)`;
+  }
+
   /** Collects the key listing first: awaiting other KV calls inside its iteration cuts it short. */
   private async keys(filter?: string): Promise<string[]> {
     const all: string[] = [];
@@ -85,9 +135,10 @@ export class CacheStore {
 
   /**
    * Restores `key` into `dir`; when it is missing, the newest entry whose key starts with
-   * the first `restoreKeys` prefix that has any (a partial hit).
+   * the first `restoreKeys` prefix that has any (a partial hit). The archive is unpacked
+   * aside and moved in only once its checksum matched, so a damaged one restores nothing.
    */
-  async restore(projectId: string, key: string, restoreKeys: string[], dir: string): Promise<RestoreResult> {
+  async restore(projectId: string, key: string, restoreKeys: string[], dir: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
     const t0 = performance.now();
     const seconds = () => (performance.now() - t0) / 1000;
     let entry = await this.get(projectId, key);
@@ -104,41 +155,97 @@ export class CacheStore {
       }
     }
     if (!entry) return { result: 'miss', matchedKey: null, bytes: 0, seconds: seconds() };
+    try {
+      let source: RestoreSource = 'local';
+      let bytes = opts.local ? await this.fromLocal(entry, opts.local, dir) : null;
+      if (bytes === null) {
+        source = 'store';
+        bytes = await this.fromStore(entry, dir);
+      }
+      const now = new Date().toISOString();
+      await this.pointers.put(this.pointerKey(projectId, entry.key), JSON.stringify({ ...entry, lastUsedAt: now, hits: entry.hits + 1 }));
+      return { result, matchedKey: entry.key, bytes, seconds: seconds(), source };
+    } catch (e) {
+      return { result: 'miss', matchedKey: null, bytes: 0, seconds: seconds(), reason: (e as Error).message };
+    }
+  }
+
+  /** Unpacks this worker's copy of the entry, if it holds one and it is sound; null otherwise. */
+  private async fromLocal(entry: CacheEntry, local: LocalCache, dir: string): Promise<number | null> {
+    const file = local.open(entry.sha256);
+    if (!file) return null;
+    this.reads.local++;
+    try {
+      return await this.unpack(entry, file, dir);
+    } catch {
+      await local.remove(entry.sha256);
+      return null;
+    }
+  }
+
+  /** Streams the entry's object from the store into `dir`. */
+  private async fromStore(entry: CacheEntry, dir: string): Promise<number> {
+    const obj = await this.objects.get(entry.object);
+    if (!obj) throw new Error(`cache object ${entry.object} is missing`);
+    this.reads.store++;
+    return this.unpack(entry, Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), dir, obj.error);
+  }
+
+  /**
+   * Streams an archive through a SHA-256 check into `tar -x` in a staging folder beside
+   * `dir`, then moves the files in if the digest matched. Returns the bytes read.
+   */
+  private async unpack(entry: CacheEntry, archive: Readable, dir: string, storeError?: Promise<Error | null>): Promise<number> {
     const staging = join(dir, `.kiln-cache-${randomUUID()}`);
     try {
       await mkdir(staging, { recursive: true });
-      const bytes = await this.download(entry, staging);
-      await cp(staging, dir, { recursive: true, force: true, verbatimSymlinks: true });
-      const now = new Date().toISOString();
-      await this.pointers.put(this.pointerKey(projectId, entry.key), JSON.stringify({ ...entry, lastUsedAt: now, hits: entry.hits + 1 }));
-      return { result, matchedKey: entry.key, bytes, seconds: seconds() };
-    } catch (e) {
-      return { result: 'miss', matchedKey: null, bytes: 0, seconds: seconds(), reason: (e as Error).message };
+      const meter = sha256Meter();
+      const tar = tarExtract(staging);
+      await Promise.all([pipeline(archive, meter.stream, tar.child.stdin!), tar.done]);
+      const damaged = await storeError;
+      if (damaged) throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
+      const digest = meter.digest();
+      if (digest !== entry.sha256) throw new Error(`cache entry ${entry.key} is corrupted (sha256 ${digest}, expected ${entry.sha256})`);
+      await moveInto(staging, dir);
+      return meter.bytes();
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
   }
 
-  /** Streams an entry's object through a SHA-256 check into `tar -x`. Returns the bytes read. */
-  private async download(entry: CacheEntry, into: string): Promise<number> {
-    const obj = await this.objects.get(entry.object);
-    if (!obj) throw new Error(`cache object ${entry.object} is missing`);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    const tar = tarExtract(into);
-    await Promise.all([pipeline(Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), meter, tar.child.stdin!), tar.done]);
-    const storeError = await obj.error;
-    if (storeError) throw new Error(`cache object ${entry.object} is damaged: ${storeError.message}`);
-    const digest = hash.digest('hex');
-    if (digest !== entry.sha256) throw new Error(`cache entry ${entry.key} is corrupted (sha256 ${digest}, expected ${entry.sha256})`);
-    return bytes;
+  /**
+   * Copies the most used entries of every project into a worker's local cache (the pool
+   * warm-up), within the limits. An entry that cannot be copied is reported and skipped;
+   * an abort stops the copy in progress and rejects.
+   */
+  async prefetch(local: LocalCache, limits: PrefetchLimits & { signal?: AbortSignal }): Promise<PrefetchResult> {
+    const t0 = performance.now();
+    const out: PrefetchResult = { copied: 0, held: 0, bytes: 0, seconds: 0, failed: [] };
+    const chosen = limits.count > 0 ? choosePrefetch(await this.listAll(), limits) : [];
+    for (const entry of chosen) {
+      limits.signal?.throwIfAborted();
+      if (local.has(entry.sha256)) {
+        out.held++;
+        continue;
+      }
+      try {
+        const obj = await this.objects.get(entry.object);
+        if (!obj) throw new Error(`cache object ${entry.object} is missing`);
+        this.reads.store++;
+        out.bytes += await local.put(entry.sha256, Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), limits.signal);
+        const damaged = await obj.error;
+        if (damaged) {
+          await local.remove(entry.sha256);
+          throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
+        }
+        out.copied++;
+      } catch (e) {
+        if (limits.signal?.aborted) throw e;
+        out.failed.push({ projectId: entry.projectId, key: entry.key, reason: (e as Error).message });
+      }
+    }
+    out.seconds = (performance.now() - t0) / 1000;
+    return out;
   }
 
   /** Saves `paths` (relative to `dir`, the ones that exist) under `key`. */
@@ -148,17 +255,9 @@ export class CacheStore {
     const present = paths.filter((p) => existsSync(join(dir, p)));
     if (!present.length) return { saved: false, bytes: 0, seconds: seconds(), reason: `none of ${paths.join(', ')} exists` };
     const object = `entry/${randomUUID()}`;
-    const hash = createHash('sha256');
-    let bytes = 0;
+    const meter = sha256Meter();
     const tar = tarCreate(dir, present);
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    const piped = tar.child.stdout!.pipe(meter);
+    const piped = tar.child.stdout!.pipe(meter.stream);
     try {
       await Promise.all([this.objects.put({ name: object }, Readable.toWeb(piped) as unknown as ReadableStream<Uint8Array>), tar.done]);
     } catch (e) {
@@ -166,10 +265,10 @@ export class CacheStore {
       throw e;
     }
     const now = new Date().toISOString();
-    const entry: CacheEntry = { projectId, key, object, sha256: hash.digest('hex'), size: bytes, createdAt: now, lastUsedAt: now, hits: 0 };
+    const entry: CacheEntry = { projectId, key, object, sha256: meter.digest(), size: meter.bytes(), createdAt: now, lastUsedAt: now, hits: 0 };
     // the pointer moves only now: readers see the old entry or the new one, whole
     await this.pointers.put(this.pointerKey(projectId, key), JSON.stringify(entry));
-    return { saved: true, bytes, seconds: seconds() };
+    return { saved: true, bytes: entry.size, seconds: seconds() };
   }
 
   /** Removes one entry (pointer first, then its object). */

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { sha256Meter } from './meter';
+
+const NAME = /^([0-9a-f]{64})\.tar\.gz$/;
+
+/**
+ * A worker's own copies of cache archives, filled by the pool warm-up (prefetch). Files
+ * are named by the SHA-256 of their bytes, and a file only appears (by rename) once its
+ * bytes were checked against that digest, so a copy is either whole and right or absent.
+ * A restore uses a copy only when the key's current pointer names that digest, and checks
+ * it again while extracting.
+ */
+export class LocalCache {
+  constructor(readonly dir: string) {}
+
+  path(sha256: string): string {
+    return join(this.dir, `${sha256}.tar.gz`);
+  }
+
+  has(sha256: string): boolean {
+    return existsSync(this.path(sha256));
+  }
+
+  /** The archive's bytes, or null when this worker holds no copy. */
+  open(sha256: string): Readable | null {
+    return this.has(sha256) ? createReadStream(this.path(sha256)) : null;
+  }
+
+  /**
+   * Writes `source` as the copy of `sha256`, checking the digest on the way; a mismatch
+   * leaves nothing behind and rejects. Returns the bytes written.
+   */
+  async put(sha256: string, source: Readable, signal?: AbortSignal): Promise<number> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.partial-${randomUUID()}`);
+    const meter = sha256Meter();
+    try {
+      await pipeline(source, meter.stream, createWriteStream(tmp), { signal });
+      const digest = meter.digest();
+      if (digest !== sha256) throw new Error(`downloaded archive has sha256 ${digest}, expected ${sha256}`);
+      await rename(tmp, this.path(sha256));
+      return meter.bytes();
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Drops a copy (found damaged). */
+  async remove(sha256: string): Promise<void> {
+    await rm(this.path(sha256), { force: true });
+  }
+
+  /** The copies held, with their sizes. */
+  async list(): Promise<{ sha256: string; size: number }[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const out: { sha256: string; size: number }[] = [];
+    for (const n of names) {
+      const m = NAME.exec(n);
+      if (m) out.push({ sha256: m[1], size: (await stat(join(this.dir, n))).size });
+    }
+    return out;
+  }
+}
