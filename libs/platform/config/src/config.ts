@@ -61,6 +61,20 @@ export const ConfigKeys = {
   cacheMaxBytes: 'KILN_CACHE_MAX_BYTES',
   /** Build-cache entries unused this long are evicted (ms; default 30 days). */
   cacheMaxAgeMs: 'KILN_CACHE_MAX_AGE_MS',
+  /**
+   * Pool warm-up: how many of the most used cache entries (all projects; used in the last
+   * 7 days, most hits first) an agent copies to its own disk before it reports warm, so a
+   * fresh worker restores them without a download (default 5; 0 disables).
+   */
+  poolCachePrefetch: 'KILN_POOL_CACHE_PREFETCH',
+  /** Most bytes (compressed) the pool warm-up copies in all (default 512 MiB). */
+  poolCachePrefetchBytes: 'KILN_POOL_CACHE_PREFETCH_BYTES',
+  /**
+   * Longest the cache copy of the warm-up may take (ms; default 120 s). Past it, or on any
+   * error, the agent logs why and reports warm with what it has: a prefetch never keeps a
+   * worker cold.
+   */
+  poolCachePrefetchTimeoutMs: 'KILN_POOL_CACHE_PREFETCH_TIMEOUT_MS',
   /** Where the process driver puts worker directories. */
   workRoot: 'KILN_WORK_ROOT',
   /** Default per-project concurrency. */
@@ -145,6 +159,12 @@ export interface KilnConfig {
   poolDockerImage: string;
   cacheMaxBytes: number;
   cacheMaxAgeMs: number;
+  /** See {@link ConfigKeys.poolCachePrefetch}. */
+  poolCachePrefetch: number;
+  /** See {@link ConfigKeys.poolCachePrefetchBytes}. */
+  poolCachePrefetchBytes: number;
+  /** See {@link ConfigKeys.poolCachePrefetchTimeoutMs}. */
+  poolCachePrefetchTimeoutMs: number;
   dockerSocket: string;
   workRoot: string;
   projectConcurrency: number;
@@ -282,6 +302,9 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     poolDockerImage: str(env, ConfigKeys.poolDockerImage, 'kiln:latest'),
     cacheMaxBytes: int(env, ConfigKeys.cacheMaxBytes, 5 * 1024 ** 3, 1),
     cacheMaxAgeMs: int(env, ConfigKeys.cacheMaxAgeMs, 30 * 24 * 3600_000, 1000),
+    poolCachePrefetch: int(env, ConfigKeys.poolCachePrefetch, 5, 0),
+    poolCachePrefetchBytes: int(env, ConfigKeys.poolCachePrefetchBytes, 512 * 1024 ** 2, 0),
+    poolCachePrefetchTimeoutMs: int(env, ConfigKeys.poolCachePrefetchTimeoutMs, 120_000, 100),
     dockerSocket: str(env, ConfigKeys.dockerSocket, '/var/run/docker.sock'),
     workRoot: str(env, ConfigKeys.workRoot, join(tmpdir(), 'kiln-workers')),
     projectConcurrency: int(env, ConfigKeys.projectConcurrency, 6, 1),
