@@ -8,6 +8,7 @@ import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { HeartbeatSender } from './heartbeat';
 import { JobRunner } from './job-runner';
+import { cacheWarmUp } from '../cache/cache-warm-up';
 import { warmUp } from './warm-up';
 
 /**
@@ -51,7 +52,13 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.heartbeat.start();
     let checks: string[];
     try {
-      checks = await warmUp(this.cfg.workRoot, this.cfg.poolWarmupCommand, this.cfg.poolWarmupTimeoutMs);
+      checks = await warmUp({
+        workRoot: this.cfg.workRoot,
+        command: this.cfg.poolWarmupCommand,
+        timeoutMs: this.cfg.poolWarmupTimeoutMs,
+        cache: cacheWarmUp(this.nc, this.names, this.cfg),
+        warn: (message, detail) => this.log.warn(message, detail),
+      });
     } catch (e) {
       this.log.error('warm-up failed; retiring', { reason: (e as Error).message });
       await this.retire(`warm-up failed: ${(e as Error).message}`);

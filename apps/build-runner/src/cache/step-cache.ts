@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { NatsConnection } from 'nats';
 import { KilnNames } from '@kiln/contracts';
-import { CacheStore, expandKey } from '@kiln/build-cache';
+import { CacheStore, expandKey, LocalCache } from '@kiln/build-cache';
 import { Aggregates, CausationInput, EventStore } from '@kiln/event-store';
 import { loadConfig } from '@kiln/config';
 
@@ -12,9 +13,17 @@ export function cacheLimits(): { maxBytes: number; maxAgeMs: number } {
   return { maxBytes: cfg.cacheMaxBytes, maxAgeMs: cfg.cacheMaxAgeMs };
 }
 
-/** One CacheStore per agent process. */
+/** Where a worker keeps its prefetched cache archives: inside its own directory, gone with it. */
+export function localCacheDir(workRoot: string): string {
+  return join(workRoot, '.kiln-cache');
+}
+
+/** One CacheStore per agent process (opened again after a failed open: the broker may be back). */
 export function cacheStoreOf(nc: NatsConnection, names: KilnNames): Promise<CacheStore> {
-  opened ??= CacheStore.open(nc, names);
+  opened ??= CacheStore.open(nc, names).catch((e: unknown) => {
+    opened = null;
+    throw e;
+  });
   return opened;
 }
 
@@ -32,6 +41,11 @@ export interface StepCacheContext {
   env: Record<string, string>;
   /** Writes a system line to the build log. */
   log: (text: string) => void;
+  /**
+   * Where this worker's warm-up put its prefetched cache copies; default: the one under
+   * the agent's `KILN_WORK_ROOT` (see `localCacheDir`).
+   */
+  localCacheDir?: string;
 }
 
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
@@ -49,9 +63,13 @@ export async function restoreStepCache(
   const key = await expandKey(spec.key, { workspace: ctx.workspace, branch: ctx.branch, env: ctx.env });
   const restoreKeys = await Promise.all(spec.restoreKeys.map((k) => expandKey(k, { workspace: ctx.workspace, branch: ctx.branch, env: ctx.env })));
   const cache = await cacheStoreOf(ctx.store.nc, ctx.names);
-  const r = await cache.restore(ctx.projectId, key, restoreKeys, ctx.workspace);
+  const local = new LocalCache(ctx.localCacheDir ?? localCacheDir(loadConfig().workRoot));
+  const r = await cache.restore(ctx.projectId, key, restoreKeys, ctx.workspace, { local });
   if (r.result === 'miss') ctx.log(`kiln: cache miss for ${key}${r.reason ? ` (${r.reason})` : ''}`);
-  else ctx.log(`kiln: cache ${r.result === 'hit' ? 'hit' : `partial hit (${r.matchedKey})`} for ${key}: ${mb(r.bytes)} in ${r.seconds.toFixed(2)} s`);
+  else {
+    const what = [r.result === 'partial' ? r.matchedKey : null, r.source === 'local' ? 'prefetched' : null].filter(Boolean).join(', ');
+    ctx.log(`kiln: cache ${r.result === 'hit' ? 'hit' : 'partial hit'}${what ? ` (${what})` : ''} for ${key}: ${mb(r.bytes)} in ${r.seconds.toFixed(2)} s`);
+  }
   await ctx.store.handle(
     ctx.aggs.build,
     ctx.subject,
