@@ -120,6 +120,8 @@ export class BuildsController {
   async retry(@Param('id') id: string) {
     const old = (await this.load(id)).state;
     if (old.status === 'none') throw new NotFoundError(`build ${id} not found`);
+    const project = (await this.store.load(this.aggs.project, this.names.subjects.project(old.projectId))).state;
+    if (project.status === 'deleted') throw new NotFoundError(`project ${old.projectId} was deleted at ${project.deletedAt}: its builds cannot be retried`);
     const buildId = newId();
     await inSpan('api.retry', { [Attr.buildId]: buildId, [Attr.retryOf]: id }, () =>
       createAggregate(

@@ -37,5 +37,7 @@ export class CachesController {
       inject: [NATS, NAMES, CONFIG],
     },
   ],
+  // the projects controller evicts a deleted project's entries
+  exports: [CACHE_STORE],
 })
 export class CachesModule {}

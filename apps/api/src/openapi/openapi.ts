@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BuildEventDefinitions, BuildStatuses, DeployEventDefinitions, Providers } from '@kiln/contracts';
 import { ListQuery, TriggerBuild } from '../builds/builds.controller';
-import { CreateProject } from '../projects/projects.controller';
+import { ChangeSettings, CreateProject, RotateWebhookSecret } from '../projects/projects.controller';
 
 type Json = Record<string, unknown>;
 
@@ -114,7 +114,36 @@ export function openApiDocument(serverUrl: string): Json {
         post: { summary: 'Create a project', requestBody: body(CreateProject), responses: { '201': ok('the project, with the webhook URL and secret to paste into the git host'), ...errors(400, 401) } },
         get: { summary: 'List projects', responses: { '200': ok('projects', { type: 'object', properties: { items: { type: 'array', items: ref('Project') } } }), ...errors(401) } },
       },
-      '/api/projects/{id}': { get: { summary: 'A project', parameters: [idParam('id', 'project id')], responses: { '200': ok('the project', ref('Project')), ...errors(401, 404) } } },
+      '/api/projects/{id}': {
+        get: { summary: 'A project', parameters: [idParam('id', 'project id')], responses: { '200': ok('the project', ref('Project')), ...errors(401, 404) } },
+        patch: { summary: 'Change concurrency, branch filters or auto-cancel', parameters: [idParam('id', 'project id')], requestBody: body(ChangeSettings), responses: { '200': ok('the project', ref('Project')), ...errors(400, 401, 404) } },
+        delete: {
+          summary: 'Delete a project (admin)',
+          description: 'Its webhooks are refused (404) from then on, its queued and running builds are cancelled, it leaves the lists; its build history stays readable and its cache entries are evicted. Deleting it again: 404.',
+          parameters: [idParam('id', 'project id')],
+          responses: { '204': ok('deleted'), ...errors(401, 404) },
+        },
+      },
+      '/api/projects/{id}/webhook-secret/rotate': {
+        post: {
+          summary: 'Rotate the webhook secret (admin)',
+          description: 'A new secret (generated, or `secret` from the body) replaces the current one at once; the replaced one is still accepted for `graceSeconds` (default `KILN_WEBHOOK_SECRET_GRACE`, 1 h) so deliveries in flight are not lost. The answer carries the new secret, once.',
+          parameters: [idParam('id', 'project id')],
+          requestBody: { ...body(RotateWebhookSecret), required: false },
+          responses: {
+            '200': ok('the webhook URL and new secret to paste into the git host', {
+              type: 'object',
+              properties: {
+                id: { type: 'string' },
+                rotatedAt: { type: 'string', format: 'date-time' },
+                previousSecretValidUntil: { type: ['string', 'null'], format: 'date-time' },
+                webhook: { type: 'object', properties: { url: { type: 'string' }, secret: { type: 'string' }, contentType: { type: 'string' }, events: { type: 'array', items: { type: 'string' } } } },
+              },
+            }),
+            ...errors(400, 401, 404),
+          },
+        },
+      },
       '/api/projects/{id}/builds': {
         get: {
           summary: "A project's builds, newest first",

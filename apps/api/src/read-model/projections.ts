@@ -61,6 +61,10 @@ export class ReadModelProjections {
           if (Object.keys(patch).length) await m.update(ProjectRow, { id: d.projectId }, patch);
           break;
         }
+        case 'ProjectDeleted':
+          // gone from lists and lookups; its builds' rows stay (history)
+          await m.delete(ProjectRow, { id: e.data.projectId });
+          break;
       }
     });
   }
