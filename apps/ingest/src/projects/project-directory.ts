@@ -6,6 +6,7 @@ import { AGGREGATES, LOGGER, NAMES, Readiness } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 
 export type ActiveProject = Extract<Project, { status: 'active' }>;
+export type DeletedProject = Extract<Project, { status: 'deleted' }>;
 
 /**
  * Every project, read from the projects stream and kept live. A webhook for a project
@@ -45,8 +46,23 @@ export class ProjectDirectory implements OnModuleInit, OnApplicationShutdown {
   async find(matches: (p: ActiveProject) => boolean): Promise<ActiveProject[]> {
     const hit = this.scan(matches);
     if (hit.length) return hit;
-    await this.view.sync(2000);
+    await this.sync();
     return this.scan(matches);
+  }
+
+  /**
+   * Applies every project event appended so far (e.g. a webhook secret rotated a moment
+   * ago, before a delivery signed with the new secret arrived). Waits at most 2 s.
+   */
+  async sync(): Promise<void> {
+    await this.view.sync(2000);
+  }
+
+  /** Deleted projects whose repository matches (to tell the sender why nothing matched). */
+  deleted(matches: (p: DeletedProject) => boolean): DeletedProject[] {
+    const out: DeletedProject[] = [];
+    for (const p of this.view.states.values()) if (p.status === 'deleted' && matches(p)) out.push(p);
+    return out;
   }
 
   private scan(matches: (p: ActiveProject) => boolean): ActiveProject[] {

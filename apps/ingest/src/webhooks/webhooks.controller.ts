@@ -2,6 +2,7 @@ import { Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/c
 import type { Request, Response } from 'express';
 import { InvalidError } from '@kiln/contracts';
 import { decryptSecret, KilnConfig } from '@kiln/config';
+import { acceptedWebhookSecrets } from '@kiln/domain';
 import { CONFIG, LOGGER } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { ActiveProject, ProjectDirectory } from '../projects/project-directory';
@@ -36,9 +37,8 @@ export class WebhooksController {
     const raw = rawBody(req);
     const body = parseJson(raw);
     const repo = repoOfGithub(body);
-    const candidates = await this.projects.find((p) => p.provider === 'github' && repoMatchesAny(p.repoUrl, repo));
-    if (!candidates.length) return notFound(res, repo);
-    const verified = candidates.filter((p) => { const s = this.secretOf(p); return s !== null && verifyGithubSignature(s, raw, signature); });
+    const { candidates, verified } = await this.authenticate('github', repo, (s) => verifyGithubSignature(s, raw, signature));
+    if (!candidates.length) return this.notFound(res, 'github', repo);
     if (!verified.length) {
       return res.status(401).json({ error: 'unauthorized', message: signature ? 'X-Hub-Signature-256 does not match the project secret' : 'missing X-Hub-Signature-256 header' });
     }
@@ -61,9 +61,8 @@ export class WebhooksController {
     const raw = rawBody(req);
     const body = parseJson(raw);
     const repo = repoOfGitlab(body);
-    const candidates = await this.projects.find((p) => p.provider === 'gitlab' && repoMatchesAny(p.repoUrl, repo));
-    if (!candidates.length) return notFound(res, repo);
-    const verified = candidates.filter((p) => { const s = this.secretOf(p); return s !== null && verifyGitlabToken(s, token); });
+    const { candidates, verified } = await this.authenticate('gitlab', repo, (s) => verifyGitlabToken(s, token));
+    if (!candidates.length) return this.notFound(res, 'gitlab', repo);
     if (!verified.length) {
       return res.status(401).json({ error: 'unauthorized', message: token ? 'X-Gitlab-Token does not match the project secret' : 'missing X-Gitlab-Token header' });
     }
@@ -89,14 +88,49 @@ export class WebhooksController {
     });
   }
 
-  /** The project's webhook secret; null (never matches) when it cannot be decrypted with this key. */
-  private secretOf(p: ActiveProject): string | null {
-    try {
-      return decryptSecret(this.cfg.secretKey, p.webhookSecret);
-    } catch {
-      this.log.error('cannot decrypt the webhook secret of a project (was KILN_SECRET_KEY changed?)', { projectId: p.projectId });
-      return null;
+  /**
+   * The projects of the repository, and those among them whose webhook secret `signedWith`
+   * accepts. When none accepts, the directory syncs with the stream once and checks again:
+   * the secret may have been rotated a moment ago.
+   */
+  private async authenticate(provider: 'github' | 'gitlab', repo: RepoRef, signedWith: (secret: string) => boolean) {
+    const match = (p: ActiveProject) => p.provider === provider && repoMatchesAny(p.repoUrl, repo);
+    const check = (ps: ActiveProject[]) => ps.filter((p) => this.secretsOf(p).some(signedWith));
+    let candidates = await this.projects.find(match);
+    let verified = check(candidates);
+    if (candidates.length && !verified.length) {
+      await this.projects.sync();
+      candidates = await this.projects.find(match);
+      verified = check(candidates);
     }
+    return { candidates, verified };
+  }
+
+  /**
+   * The webhook secrets a delivery for this project may be signed with now: the current one
+   * and, during the grace period after a rotation, the one it replaced. A secret that cannot
+   * be decrypted with this key is left out (never matches).
+   */
+  private secretsOf(p: ActiveProject): string[] {
+    const out: string[] = [];
+    for (const sealed of acceptedWebhookSecrets(p, new Date().toISOString())) {
+      try {
+        out.push(decryptSecret(this.cfg.secretKey, sealed));
+      } catch {
+        this.log.error('cannot decrypt the webhook secret of a project (was KILN_SECRET_KEY changed?)', { projectId: p.projectId });
+      }
+    }
+    return out;
+  }
+
+  /** 404: no project for the repository; says so when it was deleted. */
+  private notFound(res: Response, provider: 'github' | 'gitlab', repo: RepoRef) {
+    const gone = this.projects.deleted((p) => p.provider === provider && repoMatchesAny(p.repoUrl, repo));
+    if (gone.length) {
+      const list = gone.map((p) => `${p.projectId} (deleted ${p.deletedAt})`).join(', ');
+      return res.status(404).json({ error: 'not_found', message: `the project for repository ${repo.names[0]} was deleted: ${list}; remove this webhook from the git host` });
+    }
+    return res.status(404).json({ error: 'not_found', message: `no project for repository ${repo.names[0]} (${normalizeRepoUrl(repo.names[1] ?? repo.names[0])})` });
   }
 }
 
@@ -162,8 +196,4 @@ function repoMatchesAny(projectRepoUrl: string, repo: RepoRef): boolean {
     author: null,
     message: null,
   });
-}
-
-function notFound(res: Response, repo: RepoRef) {
-  return res.status(404).json({ error: 'not_found', message: `no project for repository ${repo.names[0]} (${normalizeRepoUrl(repo.names[1] ?? repo.names[0])})` });
 }

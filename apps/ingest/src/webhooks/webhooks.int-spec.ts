@@ -531,4 +531,86 @@ describe('ingest webhooks over HTTP on real JetStream', () => {
       expect(added).toBe(0);
     });
   });
+
+  describe('rotated webhook secrets and deleted projects', () => {
+    /** Rotates the project's secret the way the API does (its own event, encrypted). */
+    async function rotate(project: ProjectData, secret: string, graceMs: number): Promise<void> {
+      await store.handle(
+        aggs.project,
+        names.subjects.project(project.projectId),
+        { type: 'RotateWebhookSecret', projectId: project.projectId, webhookSecret: encryptSecret(process.env.KILN_SECRET_KEY!, secret), graceMs, now: new Date().toISOString() },
+        { correlationId: project.projectId },
+      );
+    }
+
+    function githubProjectPush() {
+      const repo = newRepo('rot');
+      const push = movedTo(branchPush(), 'Codertocat/Hello-World', repo);
+      return { push, project: givenProject({ repoUrl: push.repository.clone_url }) };
+    }
+
+    it('GitHub: after a rotation without grace the old secret is refused (401, nothing appended) and the new one accepted', async () => {
+      const { push, project: p } = githubProjectPush();
+      const project = await p;
+      expect((await github('push', push, { secret: SECRET })).status).toBe(202);
+
+      await rotate(project, 'the-rotated-secret', 0);
+
+      const added = await buildEventsAddedBy(async () => {
+        const old = await github('push', push, { secret: SECRET });
+        expect(old.status).toBe(401);
+        expect(old.body).toEqual({ error: 'unauthorized', message: expect.stringContaining('does not match') });
+      });
+      expect(added).toBe(0);
+      const fresh = await github('push', push, { secret: 'the-rotated-secret' });
+      expect(fresh.status).toBe(202);
+      expect(fresh.body.builds).toEqual([expect.objectContaining({ projectId: project.projectId, duplicate: false })]);
+    });
+
+    it('GitHub: during the grace period both secrets are accepted; the next rotation ends the grace of the first', async () => {
+      const { push, project: p } = githubProjectPush();
+      const project = await p;
+      await rotate(project, 'second-secret', 3_600_000);
+
+      expect((await github('push', push, { secret: SECRET })).status).toBe(202);
+      expect((await github('push', push, { secret: 'second-secret' })).status).toBe(202);
+      expect((await github('push', push, { secret: 'never-this-one' })).status).toBe(401);
+
+      await rotate(project, 'third-secret', 0);
+      expect((await github('push', push, { secret: SECRET })).status).toBe(401);
+      expect((await github('push', push, { secret: 'second-secret' })).status).toBe(401);
+      expect((await github('push', push, { secret: 'third-secret' })).status).toBe(202);
+    });
+
+    it('GitLab: the old token is accepted during the grace period and refused without one', async () => {
+      const repo = newRepo('glrot');
+      const push = movedTo(gitlabPushHook(), 'mike/diaspora', repo);
+      const project = await givenProject({ repoUrl: push.project.git_http_url, provider: 'gitlab', branches: null });
+
+      await rotate(project, 'gitlab-second', 3_600_000);
+      expect((await gitlab(push, { token: SECRET })).status).toBe(202);
+      expect((await gitlab(push, { token: 'gitlab-second' })).status).toBe(202);
+
+      await rotate(project, 'gitlab-third', 0);
+      const old = await gitlab(push, { token: 'gitlab-second' });
+      expect(old.status).toBe(401);
+      expect(old.body.message).toMatch(/X-Gitlab-Token does not match/);
+      expect((await gitlab(push, { token: 'gitlab-third' })).status).toBe(202);
+    });
+
+    it('answers 404 saying the project was deleted, for a correctly signed push, and appends nothing', async () => {
+      const { push, project: p } = githubProjectPush();
+      const project = await p;
+      expect((await github('push', push)).status).toBe(202);
+
+      await store.handle(aggs.project, names.subjects.project(project.projectId), { type: 'DeleteProject', projectId: project.projectId, now: new Date().toISOString() }, { correlationId: project.projectId });
+
+      const added = await buildEventsAddedBy(async () => {
+        const reply = await github('push', push);
+        expect(reply.status).toBe(404);
+        expect(reply.body).toEqual({ error: 'not_found', message: expect.stringMatching(new RegExp(`was deleted: ${project.projectId} \\(deleted .+\\); remove this webhook`)) });
+      });
+      expect(added).toBe(0);
+    });
+  });
 });
