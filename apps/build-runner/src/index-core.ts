@@ -10,7 +10,7 @@ export {
 } from '@kiln/pipeline';
 export { DEFAULT_BUILD_TIMEOUT_MS, parseDuration, type DurationResult } from '@kiln/pipeline';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './workspace/git-checkout';
-export { redactUrl } from './workspace/redact-url';
+export { redactUrl } from '@kiln/git';
 export {
   DEFAULT_KILL_GRACE_MS,
   runStep,

@@ -6,6 +6,7 @@ import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { Build, FINAL } from '@kiln/domain';
 import { Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
+import { GitMirrors } from '@kiln/git';
 import { checkout } from '../workspace/git-checkout';
 import { runStep } from '../steps/step-process';
 import { cacheLimits, restoreStepCache, saveStepCache, StepCacheContext } from '../cache/step-cache';
@@ -20,12 +21,14 @@ export interface JobRunnerSettings {
   secretKey: string;
   /** `KILN_LOG_MAX_BYTES`: the log cap of one build attempt. */
   logMaxBytes: number;
+  /** `KILN_GIT_MIRROR_DIR`: the host's git mirrors (null: always fetch directly). */
+  gitMirrorDir?: string | null;
 }
 
 /** The settings from the agent's environment (the pool-manager passes `KILN_SECRET_KEY` through). */
 export function settingsFromEnv(): JobRunnerSettings {
   const cfg = loadConfig();
-  return { secretKey: cfg.secretKey, logMaxBytes: cfg.logMaxBytes };
+  return { secretKey: cfg.secretKey, logMaxBytes: cfg.logMaxBytes, gitMirrorDir: cfg.gitMirrorDir };
 }
 
 type SecretsResult = { ok: true; values: Record<string, string> } | { ok: false; error: Error };
@@ -97,8 +100,9 @@ export class JobRunner {
     // the project's secrets are read (from its events; the lease carries none) while the clone runs
     const secrets = this.readSecrets();
     // the clone starts with the lease, while the scheduler's assignment is on its way
-    const cloned = checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal }).then(
-      (r) => ({ ok: true as const, sha: r.sha }),
+    const mirrors = this.settings.gitMirrorDir ? new GitMirrors(this.settings.gitMirrorDir) : null;
+    const cloned = checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal, mirrors }).then(
+      (r) => ({ ok: true as const, sha: r.sha, via: r.via, mirrorError: r.mirrorError }),
       (e: unknown) => ({ ok: false as const, error: e as Error }),
     );
     const verdict = await this.followBuild();
@@ -226,7 +230,7 @@ export class JobRunner {
   private async execute(
     logs: LogPublisher,
     workspace: string,
-    cloned: Promise<{ ok: true; sha: string } | { ok: false; error: Error }>,
+    cloned: Promise<{ ok: true; sha: string; via: 'mirror' | 'fetch'; mirrorError?: string } | { ok: false; error: Error }>,
   ): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {
     const { job } = this;
     const deadline = { at: Number.POSITIVE_INFINITY };
@@ -235,7 +239,8 @@ export class JobRunner {
     const c = await cloned;
     if (!c.ok) throw c.error;
     const sha = c.sha;
-    logs.line('system', null, `kiln: HEAD is ${sha}`);
+    if (c.mirrorError) logs.line('system', null, `kiln: the host's git mirror could not serve this commit (${c.mirrorError}); fetched it directly`);
+    logs.line('system', null, `kiln: HEAD is ${sha}${c.via === 'mirror' ? " (checked out from the host's git mirror)" : ''}`);
     let text: string;
     try {
       text = await readFile(join(workspace, '.kiln.yml'), 'utf8');

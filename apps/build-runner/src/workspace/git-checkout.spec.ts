@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GitMirrors } from '@kiln/git';
 import { checkout } from './git-checkout';
 
 const gitEnv = {
@@ -49,7 +50,7 @@ describe('checkout', () => {
   it('checks out an exact (older) sha', async () => {
     const dir = freshDir();
     const result = await checkout({ repoUrl: remote, sha: firstSha, ref: 'refs/heads/main', dir });
-    expect(result).toEqual({ sha: firstSha });
+    expect(result).toEqual({ sha: firstSha, via: 'fetch' });
     expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
     expect(git(dir, 'rev-parse', 'HEAD')).toBe(firstSha);
     expect(git(dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
@@ -59,28 +60,30 @@ describe('checkout', () => {
     const dir = freshDir();
     expect(await checkout({ repoUrl: `file://${remote}`, sha: null, ref: 'refs/heads/main', dir })).toEqual({
       sha: secondSha,
+      via: 'fetch',
     });
     expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('second\n');
-    expect(await checkout({ repoUrl: remote, ref: 'main', dir: freshDir() })).toEqual({ sha: secondSha });
+    expect(await checkout({ repoUrl: remote, ref: 'main', dir: freshDir() })).toEqual({ sha: secondSha, via: 'fetch' });
   });
 
   it('falls back to fetching the ref when the sha cannot be fetched directly (abbreviated sha)', async () => {
     const dir = freshDir();
     const short = firstSha.slice(0, 10);
-    expect(await checkout({ repoUrl: remote, sha: short, ref: 'main', dir })).toEqual({ sha: firstSha });
+    expect(await checkout({ repoUrl: remote, sha: short, ref: 'main', dir })).toEqual({ sha: firstSha, via: 'fetch' });
     expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
   });
 
   it('can check out again into a directory that already has an origin', async () => {
     const dir = freshDir();
     await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir });
-    expect(await checkout({ repoUrl: remote, sha: firstSha, ref: 'main', dir })).toEqual({ sha: firstSha });
+    expect(await checkout({ repoUrl: remote, sha: firstSha, ref: 'main', dir })).toEqual({ sha: firstSha, via: 'fetch' });
     expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
     // abbreviated sha (fallback path) in a directory that is already shallow
     const again = freshDir();
     await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir: again });
     expect(await checkout({ repoUrl: remote, sha: firstSha.slice(0, 8), ref: 'main', dir: again })).toEqual({
       sha: firstSha,
+      via: 'fetch',
     });
   });
 
@@ -128,5 +131,23 @@ describe('checkout', () => {
     await expect(
       checkout({ repoUrl: remote, ref: 'main', dir: freshDir(), signal: controller.signal }),
     ).rejects.toThrow('aborted');
+  });
+  it('checks out an exact sha from the host mirror when one is given', async () => {
+    const mirrors = new GitMirrors(join(root, 'mirrors'));
+    const dir = join(root, 'via-mirror');
+    const result = await checkout({ repoUrl: remote, sha: firstSha, ref: 'main', dir, mirrors });
+    expect(result).toEqual({ sha: firstSha, via: 'mirror' });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('first\n');
+    expect(await mirrors.has(remote, firstSha)).toBe(true);
+  });
+
+  it('fetches directly, saying why, when the mirror cannot serve', async () => {
+    await writeFile(join(root, 'not-a-dir'), 'x');
+    const dir = join(root, 'mirror-broken');
+    const result = await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir, mirrors: new GitMirrors(join(root, 'not-a-dir', 'mirrors')) });
+    expect(result.sha).toBe(secondSha);
+    expect(result.via).toBe('fetch');
+    expect(result.mirrorError).toMatch(/ENOTDIR/);
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('second\n');
   });
 });

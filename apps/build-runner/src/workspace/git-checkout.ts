@@ -1,6 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import { redactUrl, redactUrlIn } from './redact-url';
-import { GitCommandError, runGit } from './run-git';
+import { mkdir, rm } from 'node:fs/promises';
+import { checkoutFromMirror, FULL_SHA_RE, GitCommandError, GitMirrors, redactUrl, redactUrlIn, runGit } from '@kiln/git';
 
 /** A full or abbreviated (at least 4 hex digits) commit id; SHA-1 or SHA-256. */
 const SHA_RE = /^[0-9a-f]{4,64}$/i;
@@ -17,12 +16,18 @@ export interface CheckoutOptions {
   dir: string;
   /** Aborts the running git command. */
   signal?: AbortSignal;
+  /** The host's repository mirrors: an exact sha is checked out from there when it can be. */
+  mirrors?: GitMirrors | null;
 }
 
 /** Result of {@link checkout}. */
 export interface CheckoutResult {
   /** Full sha of the checked-out HEAD. */
   sha: string;
+  /** How: from the host's mirror, or fetched straight from the repository. */
+  via: 'mirror' | 'fetch';
+  /** Why the mirror was not used, when one was given. */
+  mirrorError?: string;
 }
 
 /**
@@ -56,6 +61,20 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
     const msg = err instanceof Error ? err.message : String(err);
     return new Error(redactUrlIn(`checkout of ${where} failed: ${msg}`, repoUrl), { cause: err });
   };
+
+  let mirrorError: string | undefined;
+  if (opts.mirrors && sha && FULL_SHA_RE.test(sha)) {
+    try {
+      const mirror = await opts.mirrors.ensure(repoUrl, sha, signal);
+      await checkoutFromMirror(mirror, sha, dir, signal);
+      return { sha: sha.toLowerCase(), via: 'mirror' };
+    } catch (e) {
+      if (signal?.aborted) throw new Error(`checkout of ${where} aborted`);
+      // the mirror only ever speeds a checkout up: start over with a direct fetch
+      mirrorError = redactUrlIn((e as Error).message, repoUrl);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
 
   await mkdir(dir, { recursive: true });
   // fetch straight from the URL (no remote to configure): every git process spawned here
@@ -103,5 +122,5 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
   if (sha && !head.startsWith(sha.toLowerCase())) {
     throw new Error(`checkout of ${where} failed: HEAD is ${head}, expected ${sha}`);
   }
-  return { sha: head };
+  return mirrorError === undefined ? { sha: head, via: 'fetch' } : { sha: head, via: 'fetch', mirrorError };
 }

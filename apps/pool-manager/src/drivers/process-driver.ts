@@ -29,6 +29,7 @@ export const AGENT_ENV_ALLOWLIST = [
   ConfigKeys.poolCachePrefetchBytes,
   ConfigKeys.poolCachePrefetchTimeoutMs,
   ConfigKeys.logMaxBytes,
+  ConfigKeys.gitMirrorDir,
   'KILN_LOG_LEVEL',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_TRACES_EXPORTER',

@@ -13,6 +13,7 @@ import {
 import { KilnConfig } from '@kiln/config';
 import { Build, BuildCommand, isFinal, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
+import { FULL_SHA_RE, GitMirrors, redactUrl, redactUrlIn } from '@kiln/git';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { WorkerDriver } from '../drivers/driver';
@@ -46,6 +47,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   private reconciling: Promise<void> | null = null;
   private again = false;
   private readonly startedAt = Date.now();
+  /** The host's git mirrors (null when off). */
+  private readonly mirrors: GitMirrors | null;
 
   constructor(
     private readonly store: EventStore,
@@ -66,9 +69,13 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       onError: (e) => this.log.error('skipped malformed worker event', { reason: (e as Error).message }),
       evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
+    this.mirrors = cfg.gitMirrorDir ? new GitMirrors(cfg.gitMirrorDir) : null;
     this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
       // no kick here: a queued build first asks for a lease, and a miss kicks the pool;
       // provisioning on every queued build would spawn processes while the lease waits
+      onEvent: (_id, _b, e, live) => {
+        if (live && e.type === 'BuildRequested') this.prefetch(e.data.buildId, e.data.source.repoUrl, e.data.source.sha);
+      },
 
       onError: (e) => this.log.error('skipped malformed build event', { reason: (e as Error).message }),
       evict: (b) => isFinal(b),
@@ -136,6 +143,20 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       void this.driver.stop(workerId).catch((e) => this.log.error('stopping a retired agent failed', { workerId, err: e as Error }));
     }, REAP_GRACE_MS);
     timer.unref();
+  }
+
+  /**
+   * Fetches a requested build's commit into the host's git mirror while the build is
+   * queued and leased, so its worker checks out without a fetch of its own. Best effort:
+   * a worker whose mirror lacks the commit fetches it directly.
+   */
+  private prefetch(buildId: string, repoUrl: string, sha: string | null | undefined): void {
+    if (!this.mirrors || !sha || !FULL_SHA_RE.test(sha) || this.stopping) return;
+    const started = Date.now();
+    this.mirrors.ensure(repoUrl, sha).then(
+      () => this.log.debug('commit prefetched into the git mirror', { buildId, ms: Date.now() - started }),
+      (e: unknown) => this.log.info('git mirror prefetch failed; the worker will fetch directly', { buildId, repoUrl: redactUrl(repoUrl), reason: redactUrlIn((e as Error).message, repoUrl) }),
+    );
   }
 
   private *workers(): Iterable<W> {

@@ -1,0 +1,107 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkoutFromMirror, GitMirrors } from './git-mirror';
+
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Kiln Test',
+  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
+  GIT_COMMITTER_NAME: 'Kiln Test',
+  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+
+describe('GitMirrors (real git)', () => {
+  let root: string;
+  let remote: string;
+  let work: string;
+  const shas: string[] = [];
+
+  const commit = async (content: string) => {
+    await writeFile(join(work, 'file.txt'), content);
+    git(work, 'add', 'file.txt');
+    git(work, 'commit', '--quiet', '-m', content);
+    git(work, 'push', '--quiet', remote, 'HEAD:main');
+    return git(work, 'rev-parse', 'HEAD');
+  };
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'kiln-mirror-'));
+    remote = join(root, 'remote.git');
+    work = join(root, 'work');
+    git(root, 'init', '--quiet', '--bare', '-b', 'main', remote);
+    git(root, 'init', '--quiet', '-b', 'main', work);
+    for (const c of ['one\n', 'two\n', 'three\n']) shas.push(await commit(c));
+  });
+
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  it('fetches a commit once, then serves checkouts from it through alternates', async () => {
+    const mirrors = new GitMirrors(join(root, 'm1'));
+    expect(await mirrors.has(remote, shas[0])).toBe(false);
+    const dir = await mirrors.ensure(remote, shas[0]);
+    expect(await mirrors.has(remote, shas[0])).toBe(true);
+    expect(git(dir, 'config', 'gc.auto')).toBe('0');
+
+    const ws = join(root, 'ws1');
+    await checkoutFromMirror(dir, shas[0], ws);
+    expect(await readFile(join(ws, 'file.txt'), 'utf8')).toBe('one\n');
+    expect(git(ws, 'rev-parse', 'HEAD')).toBe(shas[0]);
+    expect(git(ws, 'status', '--porcelain')).toBe('');
+    // shallow like a depth-1 clone: history stops at the commit instead of failing
+    expect(git(ws, 'rev-parse', '--is-shallow-repository')).toBe('true');
+    expect(git(ws, 'log', '--format=%s')).toBe('one');
+    // the workspace holds no objects of its own: they are the mirror's
+    expect(git(ws, 'count-objects')).toMatch(/^0 objects/);
+  });
+
+  it('lets two processes fetch different commits of one repository at once', async () => {
+    const a = new GitMirrors(join(root, 'm2'));
+    const b = new GitMirrors(join(root, 'm2')); // another process: its own in-flight map
+    await Promise.all([a.ensure(remote, shas[1]), b.ensure(remote, shas[2]), a.ensure(remote, shas[2])]);
+    expect(await a.has(remote, shas[1])).toBe(true);
+    expect(await b.has(remote, shas[2])).toBe(true);
+    expect(existsSync(`${a.dirFor(remote)}.lock`)).toBe(false);
+  });
+
+  it('waits for another process holding the lock, then fetches', async () => {
+    const mirrors = new GitMirrors(join(root, 'm3'));
+    await mirrors.ensure(remote, shas[0]); // creates root and mirror
+    const lock = `${mirrors.dirFor(remote)}.lock`;
+    await writeFile(lock, 'another process\n');
+    let released = false;
+    const fetched = mirrors.ensure(remote, shas[1]).then((d) => ({ d, releasedFirst: released }));
+    await new Promise((r) => setTimeout(r, 200));
+    released = true;
+    await rm(lock);
+    const { releasedFirst } = await fetched;
+    expect(releasedFirst).toBe(true);
+    expect(await mirrors.has(remote, shas[1])).toBe(true);
+  });
+
+  it('breaks a lock left by a process that died mid-fetch', async () => {
+    const mirrors = new GitMirrors(join(root, 'm4'), { staleLockMs: 0 });
+    await mirrors.ensure(remote, shas[0]);
+    await writeFile(`${mirrors.dirFor(remote)}.lock`, 'dead\n');
+    await new Promise((r) => setTimeout(r, 5));
+    await expect(mirrors.ensure(remote, shas[2])).resolves.toBe(mirrors.dirFor(remote));
+  });
+
+  it('gives up with a reason when the lock never goes', async () => {
+    const mirrors = new GitMirrors(join(root, 'm5'), { waitMs: 100 });
+    await mirrors.ensure(remote, shas[0]);
+    await writeFile(`${mirrors.dirFor(remote)}.lock`, 'stuck\n');
+    await expect(mirrors.ensure(remote, shas[1])).rejects.toThrow(/stayed locked for 100 ms/);
+  });
+
+  it('rejects what it cannot serve: an abbreviated sha, an unknown commit', async () => {
+    const mirrors = new GitMirrors(join(root, 'm6'));
+    await expect(mirrors.ensure(remote, shas[0].slice(0, 7))).rejects.toThrow(/needs a full commit sha/);
+    await expect(mirrors.ensure(remote, 'f'.repeat(40))).rejects.toThrow(/git fetch failed/);
+  });
+});

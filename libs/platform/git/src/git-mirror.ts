@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import { watch } from 'node:fs';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { runGit } from './run-git';
+
+/** A full SHA-1 or SHA-256 commit id (a mirror is only asked for exact commits). */
+export const FULL_SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
+
+export interface GitMirrorsOptions {
+  /** How long to wait for another process's fetch into the same mirror before giving up. */
+  waitMs?: number;
+  /** A lock older than this is from a process that died mid-fetch and is broken. */
+  staleLockMs?: number;
+}
+
+/**
+ * Per-host bare mirrors of the repositories Kiln builds, one per repository URL, shared by
+ * every worker on the host (and the pool-manager, which fetches a pushed commit into it as
+ * soon as the build is requested, while the build is still being queued and leased).
+ *
+ * A worker then checks out from the mirror through git's alternates: no network and no
+ * pack transfer on the path from lease to first step. Only depth-1 fetches of exact
+ * commits go into a mirror; its objects are never garbage-collected (`gc.auto 0`), since
+ * workspaces borrow them. One fetch at a time per mirror, across processes, through an
+ * exclusive lock file; a process that finds the lock taken waits for it to go (inotify,
+ * not polling) and looks again. Every failure here is the caller's cue to fetch directly.
+ */
+export class GitMirrors {
+  private readonly waitMs: number;
+  private readonly staleLockMs: number;
+  /** Fetches in flight in this process, by mirror and commit. */
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(
+    readonly root: string,
+    opts: GitMirrorsOptions = {},
+  ) {
+    this.waitMs = opts.waitMs ?? 120_000;
+    this.staleLockMs = opts.staleLockMs ?? 600_000;
+  }
+
+  /** The mirror's directory for a repository URL. */
+  dirFor(repoUrl: string): string {
+    return join(this.root, `${createHash('sha256').update(repoUrl).digest('hex').slice(0, 24)}.git`);
+  }
+
+  /** Whether the mirror holds the commit (false when there is no mirror yet). */
+  async has(repoUrl: string, sha: string): Promise<boolean> {
+    const dir = this.dirFor(repoUrl);
+    try {
+      await runGit(['cat-file', '-e', `${sha}^{commit}`], { cwd: dir });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Makes sure the mirror holds `sha`, fetching it (depth 1) if not; joins a fetch of it in
+   * flight in this process, or waits for another process's. Resolves with the mirror's
+   * directory; rejects when the commit cannot be had (the caller fetches directly).
+   */
+  ensure(repoUrl: string, sha: string, signal?: AbortSignal): Promise<string> {
+    if (!FULL_SHA_RE.test(sha)) return Promise.reject(new Error(`a mirror needs a full commit sha, not '${sha}'`));
+    const key = `${repoUrl}\u0000${sha.toLowerCase()}`;
+    let p = this.inFlight.get(key);
+    if (!p) {
+      p = this.ensureNow(repoUrl, sha.toLowerCase(), signal).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, p);
+    }
+    return p;
+  }
+
+  private async ensureNow(repoUrl: string, sha: string, signal?: AbortSignal): Promise<string> {
+    const dir = this.dirFor(repoUrl);
+    const lockPath = `${dir}.lock`;
+    await mkdir(this.root, { recursive: true });
+    const giveUpAt = Date.now() + this.waitMs;
+    for (;;) {
+      if (signal?.aborted) throw new Error('mirror fetch aborted');
+      if (await this.has(repoUrl, sha)) return dir;
+      const release = await this.tryLock(lockPath);
+      if (release) {
+        try {
+          if (await this.has(repoUrl, sha)) return dir;
+          await this.initIfMissing(dir);
+          await runGit(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, sha], { cwd: dir, signal });
+          return dir;
+        } finally {
+          await release();
+        }
+      }
+      const left = giveUpAt - Date.now();
+      if (left <= 0) throw new Error(`mirror ${dir} stayed locked for ${this.waitMs} ms`);
+      await waitForRemoval(lockPath, left, signal);
+    }
+  }
+
+  private async initIfMissing(dir: string): Promise<void> {
+    try {
+      await stat(join(dir, 'HEAD'));
+    } catch {
+      await mkdir(dir, { recursive: true });
+      await runGit(['init', '--quiet', '--bare'], { cwd: dir });
+      // workspaces borrow these objects through alternates: never prune them
+      await runGit(['config', 'gc.auto', '0'], { cwd: dir });
+    }
+  }
+
+  /** Takes the lock file (breaking a stale one); null when another process holds it. */
+  private async tryLock(lockPath: string): Promise<(() => Promise<void>) | null> {
+    try {
+      const fh = await open(lockPath, 'wx');
+      await fh.writeFile(`${process.pid} ${new Date().toISOString()}\n`);
+      await fh.close();
+      return () => rm(lockPath, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const s = await stat(lockPath).catch(() => null);
+      if (s && Date.now() - s.mtimeMs > this.staleLockMs) {
+        await rm(lockPath, { force: true });
+        return this.tryLock(lockPath);
+      }
+      return null;
+    }
+  }
+}
+
+/** Resolves once `path` is gone (or after `ms`, or on abort): inotify on its folder, not a poll. */
+function waitForRemoval(path: string, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const name = basename(path);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher.close();
+      signal?.removeEventListener('abort', finish);
+      resolve();
+    };
+    const watcher = watch(dirname(path), (_event, file) => {
+      if (file === name) finish();
+    });
+    watcher.on('error', finish);
+    const timer = setTimeout(finish, ms);
+    signal?.addEventListener('abort', finish);
+    // the lock may have gone between the failed take and the watch
+    void stat(path).catch(() => finish());
+  });
+}
+
+/**
+ * Checks out `sha` into `dir` from a mirror that holds it: a new repository that borrows
+ * the mirror's objects (alternates), shallow at `sha` like a depth-1 clone, HEAD detached.
+ */
+export async function checkoutFromMirror(mirrorDir: string, sha: string, dir: string, signal?: AbortSignal): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await runGit(['init', '--quiet'], { cwd: dir, signal });
+  await Promise.all([writeFile(join(dir, '.git', 'objects', 'info', 'alternates'), `${join(mirrorDir, 'objects')}\n`), writeFile(join(dir, '.git', 'shallow'), `${sha}\n`)]);
+  await runGit(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', sha], { cwd: dir, signal });
+}

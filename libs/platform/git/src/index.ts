@@ -1,0 +1,3 @@
+export * from './run-git';
+export * from './redact-url';
+export * from './git-mirror';
