@@ -77,6 +77,12 @@ export const ConfigKeys = {
   poolCachePrefetchTimeoutMs: 'KILN_POOL_CACHE_PREFETCH_TIMEOUT_MS',
   /** Where the process driver puts worker directories. */
   workRoot: 'KILN_WORK_ROOT',
+  /**
+   * The host's git mirrors, shared by its workers and pool-manager: a pushed commit is
+   * fetched there when its build is requested and workers check out from it (`off`
+   * disables; default `$TMPDIR/kiln-git-mirrors`).
+   */
+  gitMirrorDir: 'KILN_GIT_MIRROR_DIR',
   /** Default per-project concurrency. */
   projectConcurrency: 'KILN_PROJECT_CONCURRENCY',
   /** Heartbeat interval of agents, and how many missed make a worker lost. */
@@ -167,6 +173,8 @@ export interface KilnConfig {
   poolCachePrefetchTimeoutMs: number;
   dockerSocket: string;
   workRoot: string;
+  /** null when mirrors are off. */
+  gitMirrorDir: string | null;
   projectConcurrency: number;
   heartbeatMs: number;
   heartbeatMisses: number;
@@ -307,6 +315,7 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     poolCachePrefetchTimeoutMs: int(env, ConfigKeys.poolCachePrefetchTimeoutMs, 120_000, 100),
     dockerSocket: str(env, ConfigKeys.dockerSocket, '/var/run/docker.sock'),
     workRoot: str(env, ConfigKeys.workRoot, join(tmpdir(), 'kiln-workers')),
+    gitMirrorDir: env[ConfigKeys.gitMirrorDir] === 'off' ? null : str(env, ConfigKeys.gitMirrorDir, join(tmpdir(), 'kiln-git-mirrors')),
     projectConcurrency: int(env, ConfigKeys.projectConcurrency, 6, 1),
     heartbeatMs: int(env, ConfigKeys.heartbeatMs, 5000, 100),
     heartbeatMisses: int(env, ConfigKeys.heartbeatMisses, 3, 1),
