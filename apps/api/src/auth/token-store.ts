@@ -29,6 +29,12 @@ const sha256 = (t: string) => createHash('sha256').update(t).digest('hex');
  */
 export class TokenStore {
   private readonly byHash = new Map<string, ApiToken>();
+  /**
+   * The newest KV revision applied per token id. This replica's own writes apply at once,
+   * so a watch entry older than them (the create of a token revoked meanwhile, arriving
+   * late under load) must not bring a revoked token back.
+   */
+  private readonly revisions = new Map<string, number>();
   private stopWatch: (() => void) | null = null;
 
   private constructor(
@@ -52,7 +58,11 @@ export class TokenStore {
     let seen = 0;
     void (async () => {
       for await (const e of iter) {
-        if (e.operation === 'PUT' && e.value.length) {
+        const stale = (this.revisions.get(e.key) ?? 0) >= e.revision;
+        if (!stale) this.revisions.set(e.key, e.revision);
+        if (stale) {
+          // already applied by this replica's own write
+        } else if (e.operation === 'PUT' && e.value.length) {
           const t = e.json<ApiToken>();
           for (const [h, old] of this.byHash) if (old.id === t.id) this.byHash.delete(h);
           if (!t.revokedAt) this.byHash.set(t.sha256, t);
@@ -80,7 +90,7 @@ export class TokenStore {
   async create(name: string, scope: TokenScope): Promise<{ token: string; record: ApiToken }> {
     const token = `kiln_${randomBytes(24).toString('base64url')}`;
     const record: ApiToken = { id: newId(), name, scope, sha256: sha256(token), createdAt: new Date().toISOString(), revokedAt: null };
-    await this.kv.put(record.id, JSON.stringify(record));
+    this.revisions.set(record.id, await this.kv.put(record.id, JSON.stringify(record)));
     this.byHash.set(record.sha256, record); // this replica knows at once; others through the watch
     return { token, record };
   }
@@ -103,7 +113,7 @@ export class TokenStore {
     const t = e.json<ApiToken>();
     if (!t.revokedAt) {
       const revoked = { ...t, revokedAt: new Date().toISOString() };
-      await this.kv.put(id, JSON.stringify(revoked));
+      this.revisions.set(id, await this.kv.put(id, JSON.stringify(revoked)));
       this.byHash.delete(t.sha256);
     }
     return true;
