@@ -268,3 +268,27 @@ describe('auto-cancel of superseded builds', () => {
     expect(leases(actions).sort()).toEqual(['a', 'b']);
   });
 });
+
+describe('builds of a deleted project', () => {
+  const deletedPlan = (builds: B[], deleted: string[], autoCancel: string[] = []) =>
+    planScheduling({ builds, limits: new Map(), defaultLimit: 6, workerGone: () => null, autoCancel: new Set(autoCancel), deletedProjects: new Set(deleted) });
+  const cancels = (actions: SchedulingAction[]) => actions.flatMap((a) => (a.kind === 'cancel' ? [`${a.buildId}: ${a.reason}`] : [])).sort();
+
+  it('cancels every unfinished build of it (requested, queued, assigned, running) and queues or leases none', () => {
+    const builds = [requestedBuild('req', 'gone', 1), queuedBuild('q', 'gone', 2), assignedBuild('as', 'gone', 'w1'), runningBuild('run', 'gone', 'w2'), build(ev.requested('done', 'gone', 0), ev.queued('done', 'gone', 0), ev.assigned('done', 'w3'), ev.started('done', 'w3'), ev.succeeded('done'))];
+    const actions = deletedPlan(builds, ['gone']);
+    expect(cancels(actions)).toEqual(['as: project gone was deleted', 'q: project gone was deleted', 'req: project gone was deleted', 'run: project gone was deleted']);
+    expect(actions.filter((a) => a.kind === 'queue' || a.kind === 'lease')).toEqual([]);
+  });
+
+  it('asks once: a build whose cancellation is already requested is left to its worker', () => {
+    const running = build(ev.requested('run', 'gone', 0), ev.queued('run', 'gone', 0), ev.assigned('run', 'w1'), ev.started('run', 'w1'), ev.cancelRequested('run'));
+    expect(cancels(deletedPlan([running], ['gone']))).toEqual([]);
+  });
+
+  it('leaves other projects alone, and does not also auto-cancel a deleted project\'s builds', () => {
+    const actions = deletedPlan([queuedBuild('old', 'gone', 1), queuedBuild('new', 'gone', 2), queuedBuild('a', 'live', 10), queuedBuild('b', 'live', 20)], ['gone'], ['gone']);
+    expect(cancels(actions)).toEqual(['new: project gone was deleted', 'old: project gone was deleted']);
+    expect(leases(actions).sort()).toEqual(['a', 'b']);
+  });
+});

@@ -9,6 +9,8 @@ export interface SchedulingInput {
   defaultLimit: number;
   /** Projects that cancel a branch's older unfinished builds when a newer push arrives. */
   autoCancel?: ReadonlySet<string>;
+  /** Deleted projects: their unfinished builds are cancelled; none is queued or leased. */
+  deletedProjects?: ReadonlySet<string>;
   /** Whether a worker is gone (retired or lost), with the reason; null while it lives. */
   workerGone: (workerId: string) => { status: 'retired' | 'lost'; reason: string | null } | null;
 }
@@ -25,14 +27,20 @@ export type SchedulingAction =
  * - queued builds get a lease, oldest first, round-robin across projects (one busy
  *   project cannot starve another), while their project runs fewer than its limit;
  * - builds whose worker is gone (lost, or retired unfinished) are requeued (the decider
- *   bounds attempts; a build that did finish rejects the requeue).
+ *   bounds attempts; a build that did finish rejects the requeue);
+ * - unfinished builds of a deleted project are cancelled (also those requested after the
+ *   deletion by an ingest that had not seen it yet).
  */
 export function planScheduling(input: SchedulingInput): SchedulingAction[] {
   const actions: SchedulingAction[] = [];
   const active = new Map<string, number>();
   const queuedByProject = new Map<string, B[]>();
   for (const b of input.builds) {
-    if (b.status === 'requested') actions.push({ kind: 'queue', buildId: b.buildId });
+    const projectDeleted = input.deletedProjects?.has(b.projectId) ?? false;
+    if (projectDeleted && !b.cancelRequested && (b.status === 'requested' || b.status === 'queued' || b.status === 'assigned' || b.status === 'running')) {
+      actions.push({ kind: 'cancel', buildId: b.buildId, reason: `project ${b.projectId} was deleted` });
+    }
+    if (b.status === 'requested' && !projectDeleted) actions.push({ kind: 'queue', buildId: b.buildId });
     if (b.status === 'assigned' || b.status === 'running') {
       active.set(b.projectId, (active.get(b.projectId) ?? 0) + 1);
       const w = b.workerId ? input.workerGone(b.workerId) : null;
@@ -41,7 +49,7 @@ export function planScheduling(input: SchedulingInput): SchedulingAction[] {
         actions.push({ kind: 'requeue', buildId: b.buildId, attempt: b.attempt, reason: `worker ${b.workerId} was ${w.status}: ${w.reason ?? 'no heartbeat'}` });
       }
     }
-    if (b.status === 'queued' && !b.cancelRequested) {
+    if (b.status === 'queued' && !b.cancelRequested && !projectDeleted) {
       const list = queuedByProject.get(b.projectId) ?? [];
       list.push(b);
       queuedByProject.set(b.projectId, list);
@@ -59,7 +67,7 @@ export function planScheduling(input: SchedulingInput): SchedulingAction[] {
       if (!n || b.requestedAt > n.requestedAt) newest.set(k, b);
     }
     for (const b of all) {
-      if (b.trigger !== 'push' || !b.source.branch || !input.autoCancel.has(b.projectId) || b.cancelRequested) continue;
+      if (b.trigger !== 'push' || !b.source.branch || !input.autoCancel.has(b.projectId) || b.cancelRequested || input.deletedProjects?.has(b.projectId)) continue;
       if (b.status !== 'requested' && b.status !== 'queued' && b.status !== 'assigned' && b.status !== 'running') continue;
       const n = newest.get(`${b.projectId}\u0000${b.source.branch}`)!;
       if (n.buildId !== b.buildId) {

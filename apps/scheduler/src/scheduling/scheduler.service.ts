@@ -122,13 +122,15 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private async reconcile(): Promise<void> {
     const limits = new Map<string, number>();
     const autoCancel = new Set<string>();
+    const deletedProjects = new Set<string>();
     for (const p of this.projects.states.values()) {
+      if (p.status === 'deleted') deletedProjects.add(p.projectId);
       if (p.status !== 'active') continue;
       limits.set(p.projectId, p.concurrency);
       if (p.autoCancel) autoCancel.add(p.projectId);
     }
     const builds = [...this.builds.states.values()].filter((b): b is Exclude<Build, { status: 'none' }> => b.status !== 'none');
-    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workerGone: (id) => this.gone.get(id) ?? null, autoCancel });
+    const actions = planScheduling({ builds, limits, defaultLimit: this.cfg.projectConcurrency, workerGone: (id) => this.gone.get(id) ?? null, autoCancel, deletedProjects });
     const timeouts = planTimeouts({ builds, now: Date.now(), defaultTimeoutMs: DEFAULT_BUILD_TIMEOUT_MS, graceMs: this.cfg.buildTimeoutGraceMs });
     this.armDeadline(timeouts.nextDeadline);
     // queue, requeue and time out first (cheap, independent), then leases in policy order
@@ -233,7 +235,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         case 'cancel': {
           this.cancelling.add(a.buildId);
           try {
-            this.log.info('cancelling superseded build', { buildId: a.buildId, reason: a.reason });
+            this.log.info('cancelling build', { buildId: a.buildId, reason: a.reason });
             const r = await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'CancelBuild', reason: a.reason, now }, { correlationId: a.buildId }, { known: this.builds.known(a.buildId) });
             if (r.state.status === 'cancelled') await endLogOf(this.store.js, this.names, a.buildId, r.state.attempt, 'cancelled');
           } finally {
