@@ -152,6 +152,48 @@ describe('kiln CLI against an HTTP fake of the Kiln API', () => {
       const j = await kiln(['projects', 'ls', '--json']);
       expect(JSON.parse(j.out).items.map((p: { name: string }) => p.name)).toContain('table-me');
     });
+
+    it('delete needs --yes (exit 2, nothing deleted), then deletes the project named by name', async () => {
+      const p = api.addProject({ name: 'doomed' });
+      const unconfirmed = await kiln(['projects', 'delete', 'doomed']);
+      expect(unconfirmed.code).toBe(2);
+      expect(unconfirmed.err).toContain(`deleting project doomed (${p.id}) cannot be undone`);
+      expect(api.requests.filter((q) => q.method === 'DELETE')).toEqual([]);
+
+      const r = await kiln(['projects', 'delete', 'doomed', '--yes']);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`Deleted project doomed (${p.id})`);
+      expect(api.requests.filter((q) => q.method === 'DELETE').map((q) => q.path)).toEqual([`/api/projects/${p.id}`]);
+      expect(api.projects.map((x) => x.id)).not.toContain(p.id);
+    });
+
+    it('delete of an unknown project is exit 1; --json prints { id, deleted }', async () => {
+      const gone = await kiln(['projects', 'rm', 'no-such-project', '--yes']);
+      expect(gone.code).toBe(1);
+      expect(gone.err).toContain('no project with id or name "no-such-project"');
+      const p = api.addProject({ name: 'json-doomed' });
+      const j = await kiln(['projects', 'delete', p.id, '--yes', '--json']);
+      expect(j.code).toBe(0);
+      expect(JSON.parse(j.out)).toEqual({ id: p.id, deleted: true });
+    });
+
+    it('rotate-secret sends the given secret and grace, and prints the new secret to paste', async () => {
+      const p = api.addProject({ name: 'rot', provider: 'gitlab' });
+      const r = await kiln(['projects', 'rotate-secret', 'rot', '--secret', 'brand-new-secret', '--grace', '0']);
+      expect(r.code).toBe(0);
+      const sent = api.requests.find((q) => q.method === 'POST')!;
+      expect(sent.path).toBe(`/api/projects/${p.id}/webhook-secret/rotate`);
+      expect(sent.body).toEqual({ secret: 'brand-new-secret', graceSeconds: 0 });
+      expect(r.out).toMatch(/Secret token\s+brand-new-secret/);
+      expect(r.out).toContain('The old secret is no longer accepted');
+
+      const g = await kiln(['projects', 'rotate-secret', 'rot', '--json']);
+      expect(JSON.parse(g.out)).toMatchObject({ id: p.id, previousSecretValidUntil: expect.any(String), webhook: { secret: 'generated-secret-0123456789abcdef' } });
+      expect(api.requests.filter((q) => q.method === 'POST').pop()!.body).toEqual({});
+      const bad = await kiln(['projects', 'rotate-secret', 'rot', '--grace', 'soon']);
+      expect(bad.code).toBe(2);
+      expect(bad.err).toContain('--grace must be a whole number');
+    });
   });
 
   describe('builds', () => {

@@ -7,6 +7,8 @@ import type { Command } from './commands/command';
 import { loginCommand } from './commands/login';
 import { logsCommand } from './commands/logs';
 import { projectsCreateCommand } from './commands/projects-create';
+import { projectsDeleteCommand } from './commands/projects-delete';
+import { projectsRotateSecretCommand } from './commands/projects-rotate-secret';
 import { projectsLsCommand } from './commands/projects-ls';
 import type { RunOptions } from './context';
 import { ApiError, CliError, ExitCode, UsageError } from './errors';
@@ -17,6 +19,8 @@ export const COMMANDS: Command[] = [
   loginCommand,
   projectsCreateCommand,
   projectsLsCommand,
+  projectsRotateSecretCommand,
+  projectsDeleteCommand,
   buildTriggerCommand,
   buildsLsCommand,
   buildsShowCommand,

@@ -124,6 +124,26 @@ export class FakeKilnApi {
       const p = this.projects.find((x) => x.id === m![1]);
       return p ? json(res, 200, p) : json(res, 404, { error: 'not_found', message: `project ${m[1]} not found` });
     }
+    if ((m = /^DELETE \/api\/projects\/([^/]+)$/.exec(route))) {
+      const i = this.projects.findIndex((x) => x.id === m![1]);
+      if (i < 0) return json(res, 404, { error: 'not_found', message: `project ${m[1]} not found` });
+      this.projects.splice(i, 1);
+      res.writeHead(204);
+      return res.end();
+    }
+    if ((m = /^POST \/api\/projects\/([^/]+)\/webhook-secret\/rotate$/.exec(route))) {
+      const p = this.projects.find((x) => x.id === m![1]);
+      if (!p) return json(res, 404, { error: 'not_found', message: `project ${m[1]} not found` });
+      const b = (body ?? {}) as { secret?: string; graceSeconds?: number };
+      const rotatedAt = new Date().toISOString();
+      const grace = b.graceSeconds ?? 3600;
+      return json(res, 200, {
+        id: p.id,
+        rotatedAt,
+        previousSecretValidUntil: grace > 0 ? new Date(Date.parse(rotatedAt) + grace * 1000).toISOString() : null,
+        webhook: { url: `${this.url}/webhooks/${p.provider}`, secret: b.secret ?? 'generated-secret-0123456789abcdef', contentType: 'application/json', events: p.provider === 'github' ? ['push'] : ['Push Hook', 'Tag Push Hook'] },
+      });
+    }
     if ((m = /^GET \/api\/projects\/([^/]+)\/builds$/.exec(route))) return this.listBuilds(res, m[1], url.searchParams);
     if ((m = /^POST \/api\/projects\/([^/]+)\/builds$/.exec(route))) return this.trigger(res, m[1], (body ?? {}) as { ref?: string; sha?: string });
     if ((m = /^(GET|POST) \/api\/builds\/([^/]+)(\/cancel|\/logs|\/logs\/stream)?$/.exec(route))) {

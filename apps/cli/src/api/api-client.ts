@@ -1,5 +1,5 @@
 import { ApiError, NetworkError } from '../errors';
-import type { BuildPage, BuildView, CreatedProject, CreateProjectBody, ErrorBody, LogPage, ProjectView } from './wire';
+import type { BuildPage, BuildView, CreatedProject, CreateProjectBody, ErrorBody, LogPage, ProjectView, RotatedWebhookSecret } from './wire';
 
 export interface ApiClientOptions {
   /** Base URL of the gateway (no trailing slash, no `/api`). */
@@ -40,6 +40,15 @@ export class ApiClient {
 
   createProject(body: CreateProjectBody): Promise<CreatedProject> {
     return this.request('POST', '/api/projects', { body });
+  }
+
+  /** Deletes a project (204: resolves to nothing). */
+  async deleteProject(id: string): Promise<void> {
+    await this.request('DELETE', `/api/projects/${enc(id)}`);
+  }
+
+  rotateWebhookSecret(id: string, body: { secret?: string; graceSeconds?: number }): Promise<RotatedWebhookSecret> {
+    return this.request('POST', `/api/projects/${enc(id)}/webhook-secret/rotate`, { body });
   }
 
   listBuilds(projectId: string, q: { status?: string; branch?: string; limit?: number; cursor?: string } = {}): Promise<BuildPage> {
@@ -86,6 +95,7 @@ export class ApiClient {
     const text = await res.text().catch((e: unknown) => {
       throw new NetworkError(this.baseUrl, e);
     });
+    if (res.status === 204) return undefined as T;
     try {
       return JSON.parse(text) as T;
     } catch {

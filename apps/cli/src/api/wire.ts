@@ -20,6 +20,15 @@ export interface CreatedProject extends ProjectView {
   webhook: { url: string; secret: string; contentType: string; events: string[] };
 }
 
+/** `POST /api/projects/:id/webhook-secret/rotate` → the new secret, shown once. */
+export interface RotatedWebhookSecret {
+  id: string;
+  rotatedAt: string;
+  /** Until when the replaced secret is still accepted; null: no longer. */
+  previousSecretValidUntil: string | null;
+  webhook: { url: string; secret: string; contentType: string; events: string[] };
+}
+
 export interface CreateProjectBody {
   name: string;
   repoUrl: string;

@@ -1,4 +1,4 @@
-import type { CreatedProject, ProjectView } from '../api/wire';
+import type { CreatedProject, ProjectView, RotatedWebhookSecret } from '../api/wire';
 import { Palette } from './ansi';
 import { renderTable } from './table';
 import { shortId } from './text';
@@ -17,6 +17,22 @@ export function projectsTable(projects: ProjectView[], p: Palette): string[] {
     projects,
     p,
   );
+}
+
+/** What `kiln projects rotate-secret` prints: the new secret and how long the old one still works. */
+export function rotatedSecretText(r: RotatedWebhookSecret, project: { name: string; provider: string } | null, p: Palette): string[] {
+  const gitlab = project?.provider === 'gitlab';
+  const where = gitlab ? 'GitLab (Settings → Webhooks → Edit → Secret token)' : project ? 'GitHub (Settings → Webhooks → Edit → Secret)' : 'the git host\'s webhook settings';
+  return [
+    `${p.style('✓', 'green')} Rotated the webhook secret of ${p.style(project?.name ?? r.id, 'bold')} (${r.id})`,
+    '',
+    `Paste the new secret into ${where}:`,
+    `  ${p.style((gitlab ? 'Secret token' : 'Secret').padEnd(13), 'dim')} ${p.style(r.webhook.secret, 'yellow')}`,
+    '',
+    r.previousSecretValidUntil
+      ? p.style(`The old secret is still accepted until ${r.previousSecretValidUntil}; the new one is shown only now.`, 'dim')
+      : p.style('The old secret is no longer accepted; the new one is shown only now.', 'dim'),
+  ];
 }
 
 /**
