@@ -10,7 +10,8 @@ const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 /**
  * The cache part of the agent's warm-up: both cache buckets answer, then (unless
  * `KILN_POOL_CACHE_PREFETCH` is 0) the most used entries of every project are copied to
- * this worker, so its first build restores them without a download.
+ * this worker and unpacked there, so its first build restores them without a download
+ * or an extraction (a move).
  */
 export function cacheWarmUp(
   nc: NatsConnection,
@@ -24,7 +25,7 @@ export function cacheWarmUp(
       cfg.poolCachePrefetch > 0
         ? async (signal) => {
             const store = await cacheStoreOf(nc, names);
-            const r = await store.prefetch(new LocalCache(localCacheDir(cfg.workRoot)), { count: cfg.poolCachePrefetch, maxBytes: cfg.poolCachePrefetchBytes, signal });
+            const r = await store.prefetch(new LocalCache(localCacheDir(cfg.workRoot)), { count: cfg.poolCachePrefetch, maxBytes: cfg.poolCachePrefetchBytes, signal, unpack: true });
             const failed = r.failed.length ? `, ${r.failed.length} not copied` : '';
             return {
               check: `cache prefetched: ${r.copied + r.held} entr${r.copied + r.held === 1 ? 'y' : 'ies'} (${mb(r.bytes)} copied in ${r.seconds.toFixed(2)} s${failed})`,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -170,8 +170,22 @@ export class CacheStore {
     }
   }
 
-  /** Unpacks this worker's copy of the entry, if it holds one and it is sound; null otherwise. */
+  /**
+   * Restores from this worker's copies, if it holds the entry: a tree unpacked during the
+   * warm-up is moved in whole (once; a handful of renames), else the archive copy is
+   * unpacked. A damaged archive copy is dropped. Null when neither could be used.
+   */
   private async fromLocal(entry: CacheEntry, local: LocalCache, dir: string): Promise<number | null> {
+    const tree = local.unpackedPath(entry.sha256);
+    if (existsSync(tree)) {
+      this.reads.local++;
+      try {
+        await moveInto(tree, dir);
+        return entry.size;
+      } finally {
+        await rm(tree, { recursive: true, force: true });
+      }
+    }
     const file = local.open(entry.sha256);
     if (!file) return null;
     this.reads.local++;
@@ -192,53 +206,65 @@ export class CacheStore {
   }
 
   /**
-   * Streams an archive through a SHA-256 check into `tar -x` in a staging folder beside
-   * `dir`, then moves the files in if the digest matched. Returns the bytes read.
+   * Extracts an archive into a staging folder beside `dir`, then moves the files in if
+   * the digest matched. Returns the bytes read.
    */
   private async unpack(entry: CacheEntry, archive: Readable, dir: string, storeError?: Promise<Error | null>): Promise<number> {
     const staging = join(dir, `.kiln-cache-${randomUUID()}`);
     try {
-      await mkdir(staging, { recursive: true });
-      const meter = sha256Meter();
-      const tar = tarExtract(staging);
-      await Promise.all([pipeline(archive, meter.stream, tar.child.stdin!), tar.done]);
-      const damaged = await storeError;
-      if (damaged) throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
-      const digest = meter.digest();
-      if (digest !== entry.sha256) throw new Error(`cache entry ${entry.key} is corrupted (sha256 ${digest}, expected ${entry.sha256})`);
+      const bytes = await this.extract(entry, archive, staging, storeError);
       await moveInto(staging, dir);
-      return meter.bytes();
+      return bytes;
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
   }
 
   /**
-   * Copies the most used entries of every project into a worker's local cache (the pool
-   * warm-up), within the limits. An entry that cannot be copied is reported and skipped;
-   * an abort stops the copy in progress and rejects.
+   * Streams an archive through a SHA-256 check into `tar -x` in a new folder `into`;
+   * throws when the digest (or the store's own check) does not match. Returns the bytes read.
    */
-  async prefetch(local: LocalCache, limits: PrefetchLimits & { signal?: AbortSignal }): Promise<PrefetchResult> {
+  private async extract(entry: CacheEntry, archive: Readable, into: string, storeError?: Promise<Error | null>, signal?: AbortSignal): Promise<number> {
+    await mkdir(into, { recursive: true });
+    const meter = sha256Meter();
+    const tar = tarExtract(into);
+    await Promise.all([pipeline(archive, meter.stream, tar.child.stdin!, { signal }), tar.done]);
+    const damaged = await storeError;
+    if (damaged) throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
+    const digest = meter.digest();
+    if (digest !== entry.sha256) throw new Error(`cache entry ${entry.key} is corrupted (sha256 ${digest}, expected ${entry.sha256})`);
+    return meter.bytes();
+  }
+
+  /**
+   * Copies the most used entries of every project into a worker's local cache (the pool
+   * warm-up), within the limits (`maxBytes` counts archive bytes). With `unpack`, each is
+   * also unpacked there (checked), so the next restore of it is a move rather than an
+   * extraction. An entry that cannot be copied is reported and skipped; an abort stops
+   * the copy in progress and rejects.
+   */
+  async prefetch(local: LocalCache, limits: PrefetchLimits & { signal?: AbortSignal; unpack?: boolean }): Promise<PrefetchResult> {
     const t0 = performance.now();
     const out: PrefetchResult = { copied: 0, held: 0, bytes: 0, seconds: 0, failed: [] };
     const chosen = limits.count > 0 ? choosePrefetch(await this.listAll(), limits) : [];
     for (const entry of chosen) {
       limits.signal?.throwIfAborted();
-      if (local.has(entry.sha256)) {
-        out.held++;
-        continue;
-      }
       try {
-        const obj = await this.objects.get(entry.object);
-        if (!obj) throw new Error(`cache object ${entry.object} is missing`);
-        this.reads.store++;
-        out.bytes += await local.put(entry.sha256, Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), limits.signal);
-        const damaged = await obj.error;
-        if (damaged) {
-          await local.remove(entry.sha256);
-          throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
+        if (local.has(entry.sha256)) {
+          out.held++;
+        } else {
+          const obj = await this.objects.get(entry.object);
+          if (!obj) throw new Error(`cache object ${entry.object} is missing`);
+          this.reads.store++;
+          out.bytes += await local.put(entry.sha256, Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), limits.signal);
+          const damaged = await obj.error;
+          if (damaged) {
+            await local.remove(entry.sha256);
+            throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
+          }
+          out.copied++;
         }
-        out.copied++;
+        if (limits.unpack && !existsSync(local.unpackedPath(entry.sha256))) await this.unpackCopy(entry, local, limits.signal);
       } catch (e) {
         if (limits.signal?.aborted) throw e;
         out.failed.push({ projectId: entry.projectId, key: entry.key, reason: (e as Error).message });
@@ -246,6 +272,17 @@ export class CacheStore {
     }
     out.seconds = (performance.now() - t0) / 1000;
     return out;
+  }
+
+  /** Unpacks a local archive copy beside it, checked, appearing (by rename) only whole. */
+  private async unpackCopy(entry: CacheEntry, local: LocalCache, signal?: AbortSignal): Promise<void> {
+    const staging = local.stagingPath();
+    try {
+      await this.extract(entry, local.open(entry.sha256)!, staging, undefined, signal);
+      await rename(staging, local.unpackedPath(entry.sha256));
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
   }
 
   /** Saves `paths` (relative to `dir`, the ones that exist) under `key`. */

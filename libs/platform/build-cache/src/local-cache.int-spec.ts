@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsConnection } from 'nats';
@@ -63,6 +63,27 @@ describe('Prefetched cache copies on a fresh worker (real NATS)', () => {
     expect((await fresh.get('pa', 'npm-1'))?.hits).toBe(1);
     // prefetching again copies nothing new
     expect(await fresh.prefetch(local, { count: 10, maxBytes: 1 << 30 })).toMatchObject({ copied: 0, held: 2 });
+  });
+
+  it('with unpack, the first restore moves the unpacked tree in; later ones unpack the archive copy', async () => {
+    await saver.save('pu', 'npm-2', dirWith({ 'node_modules/x/index.js': 'x2', 'node_modules/.bin/tool': '#!/bin/sh' }), ['node_modules']);
+    const fresh = await CacheStore.open(worker, names);
+    const local = new LocalCache(join(tmp, 'worker-unpack', '.kiln-cache'));
+    await fresh.prefetch(local, { count: 10, maxBytes: 1 << 30, unpack: true });
+    const sha = (await fresh.get('pu', 'npm-2'))!.sha256;
+    expect(existsSync(join(local.unpackedPath(sha), 'node_modules/x/index.js'))).toBe(true);
+    const before = fresh.reads.store;
+    for (const round of [1, 2]) {
+      const ws = dirWith({ 'node_modules/own/keep.js': 'mine' });
+      expect(await fresh.restore('pu', 'npm-2', [], ws, { local })).toMatchObject({ result: 'hit', source: 'local' });
+      expect(readFileSync(join(ws, 'node_modules/x/index.js'), 'utf8')).toBe('x2');
+      expect(readFileSync(join(ws, 'node_modules/own/keep.js'), 'utf8')).toBe('mine');
+      expect(readdirSync(ws).sort()).toEqual(['node_modules']);
+      expect(existsSync(local.unpackedPath(sha))).toBe(false); // used once, by round 1
+      expect(local.has(sha)).toBe(true);
+      expect(fresh.reads.local).toBe(round);
+    }
+    expect(fresh.reads.store).toBe(before);
   });
 
   it('uses the object store when the key now points at a newer entry than the copy', async () => {

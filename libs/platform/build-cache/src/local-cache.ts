@@ -12,14 +12,26 @@ const NAME = /^([0-9a-f]{64})\.tar\.gz$/;
  * A worker's own copies of cache archives, filled by the pool warm-up (prefetch). Files
  * are named by the SHA-256 of their bytes, and a file only appears (by rename) once its
  * bytes were checked against that digest, so a copy is either whole and right or absent.
- * A restore uses a copy only when the key's current pointer names that digest, and checks
- * it again while extracting.
+ * A copy may also be held unpacked (`<sha256>.d`, renamed in only after a checked
+ * extraction), ready to be moved into a workspace. A restore uses a copy only when the
+ * key's current pointer names that digest; an archive copy is checked again while
+ * extracting, an unpacked tree is used (moved) once.
  */
 export class LocalCache {
   constructor(readonly dir: string) {}
 
   path(sha256: string): string {
     return join(this.dir, `${sha256}.tar.gz`);
+  }
+
+  /** Where the unpacked tree of `sha256` is kept (present only when whole). */
+  unpackedPath(sha256: string): string {
+    return join(this.dir, `${sha256}.d`);
+  }
+
+  /** A fresh name in this cache's folder to build something in before renaming it into place. */
+  stagingPath(): string {
+    return join(this.dir, `.partial-${randomUUID()}`);
   }
 
   has(sha256: string): boolean {
@@ -37,7 +49,7 @@ export class LocalCache {
    */
   async put(sha256: string, source: Readable, signal?: AbortSignal): Promise<number> {
     await mkdir(this.dir, { recursive: true });
-    const tmp = join(this.dir, `.partial-${randomUUID()}`);
+    const tmp = this.stagingPath();
     const meter = sha256Meter();
     try {
       await pipeline(source, meter.stream, createWriteStream(tmp), { signal });
