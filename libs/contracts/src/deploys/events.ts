@@ -80,7 +80,11 @@ export const DeployStartedV1 = defineEvent(
   }),
 );
 
-/** One new instance's process runs (its own process group), listening on `port` once up. */
+/**
+ * One new instance runs (a process group, or a container whose main process is `pid`),
+ * listening on `127.0.0.1:port` once up. On a live deploy: an instance that had failed (or
+ * was gone when the deployer restarted) started again; it warms up before it takes traffic.
+ */
 export const InstanceStartedV1 = defineEvent(
   'InstanceStarted',
   1,

@@ -141,6 +141,41 @@ describe('deploy decider', () => {
     });
   });
 
+  describe('StartInstance on a live deploy (an instance started again)', () => {
+    const i1Gone: DeployEvent = { type: 'InstanceFailed', data: { deployId: DEPLOY, instanceId: I1, cause: 'crashed', reason: 'gone while the deployer was down', failedAt: T5 } };
+    const liveOneGone = [...isLive, i1Gone];
+
+    it('starts a failed instance of the live deploy again, warming', () => {
+      given(deployDecider, liveOneGone).when({ type: 'StartInstance', index: 1, pid: 5101, port: 51001, now: T5 }).then([
+        { type: 'InstanceStarted', data: { deployId: DEPLOY, instanceId: I1, index: 1, pid: 5101, port: 51001, startedAt: T5 } },
+      ]);
+      const state = fold(deployDecider, [...liveOneGone, instanceStarted(1, 5101, 51001)]);
+      expect(state).toMatchObject({ status: 'live', instances: [{ instanceId: I1, status: 'warming', pid: 5101, port: 51001, reason: null, failedAt: null }, { instanceId: I2, status: 'warm' }] });
+    });
+
+    it('warms it up and marks it warm; the deploy stays live', () => {
+      const again = [...liveOneGone, instanceStarted(1, 5101, 51001)];
+      given(deployDecider, again)
+        .when({ type: 'ReportWarming', instanceId: I1, path: '/', observation: '503', signalSeen: false, limitMs: 600_000, now: T5 })
+        .then([{ type: 'InstanceWarming', data: { deployId: DEPLOY, instanceId: I1, path: '/', observation: '503', signalSeen: false, limitMs: 600_000, at: T5 } }]);
+      given(deployDecider, again).when({ type: 'MarkInstanceWarm', instanceId: I1, tookMs: 3100, warnings: [], now: T3 }).then([warm(I1)]);
+      expect(fold(deployDecider, [...again, warm(I1)])).toMatchObject({ status: 'live', instances: [{ status: 'warm' }, { status: 'warm' }] });
+    });
+
+    it('a started-again instance that fails is only taken out of rotation', () => {
+      const failed: DeployEvent = { type: 'InstanceFailed', data: { deployId: DEPLOY, instanceId: I1, cause: 'warmup_timeout', reason: 'not warm after 10m', failedAt: T5 } };
+      given(deployDecider, [...liveOneGone, instanceStarted(1, 5101, 51001)])
+        .when({ type: 'FailInstance', instanceId: I1, cause: 'warmup_timeout', reason: 'not warm after 10m', now: T5 })
+        .then([failed]);
+    });
+
+    it('never replaces a running instance; the same start twice changes nothing', () => {
+      given(deployDecider, isLive).when({ type: 'StartInstance', index: 1, pid: 5101, port: 51001, now: T5 }).thenThrows(IllegalStateError, /instance 1 of live deploy .* is warm/);
+      given(deployDecider, isLive).when({ type: 'StartInstance', index: 1, pid: 4101, port: 41001, now: T5 }).then([]);
+      given(deployDecider, liveOneGone).when({ type: 'StartInstance', index: 3, pid: 1, port: 1, now: T5 }).thenThrows(IllegalStateError, /outside 1\.\.2/);
+    });
+  });
+
   describe('ReportWarming', () => {
     it('records what a warming instance answered', () => {
       given(deployDecider, bothRunning)

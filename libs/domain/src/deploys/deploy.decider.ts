@@ -27,6 +27,8 @@ export interface DeployInstanceState {
 /**
  * A deploy's state. `deploying` until traffic switched (`live`) or it ended without a switch
  * (`failed`: warm-up or start did not succeed; `rolled_back`: a new instance crashed).
+ * A live deploy's instance that failed may be started again (`warming` once more, in
+ * rotation once warm): the deployer does so when it restarts and finds one gone.
  */
 export type Deploy =
   | { status: 'none' }
@@ -81,6 +83,31 @@ function deploying(state: Deploy, what: string): ExistingDeploy & { spec: Deploy
   return d as ExistingDeploy & { spec: DeploySpec };
 }
 
+/** A deploy whose instances may warm up: one in progress, or a live one whose instance was started again. */
+function serving(state: Deploy, what: string): ExistingDeploy & { spec: DeploySpec } {
+  const d = existing(state, what);
+  if ((d.status !== 'deploying' && d.status !== 'live') || d.spec === null) throw new IllegalStateError(`${what}: deploy ${d.deployId} is ${d.status}`);
+  return d as ExistingDeploy & { spec: DeploySpec };
+}
+
+/**
+ * A live deploy's instance that failed (or was gone when the deployer restarted) started
+ * again: it warms up like a new one and takes traffic once warm. A running instance is not
+ * replaced (the same start recorded twice changes nothing).
+ */
+function startAgain(d: ExistingDeploy & { spec: DeploySpec }, command: Extract<DeployCommand, { type: 'StartInstance' }>): DeployEvent[] {
+  if (command.index < 1 || command.index > d.spec.instances) {
+    throw new IllegalStateError(`StartInstance: instance ${command.index} is outside 1..${d.spec.instances}`);
+  }
+  const instanceId = instanceIdOf(d.deployId, command.index);
+  const current = d.instances.find((i) => i.instanceId === instanceId);
+  if (current && current.status !== 'failed') {
+    if (current.pid === command.pid && current.port === command.port) return [];
+    throw new IllegalStateError(`StartInstance: instance ${command.index} of live deploy ${d.deployId} is ${current.status}`);
+  }
+  return [{ type: 'InstanceStarted', data: { deployId: d.deployId, instanceId, index: command.index, pid: command.pid, port: command.port, startedAt: command.now } }];
+}
+
 function instance(d: ExistingDeploy, instanceId: string, what: string): DeployInstanceState {
   const i = d.instances.find((x) => x.instanceId === instanceId);
   if (!i) throw new IllegalStateError(`${what}: deploy ${d.deployId} has no instance ${instanceId}`);
@@ -102,16 +129,18 @@ function decide(command: DeployCommand, state: Deploy): DeployEvent[] {
       return [{ type: 'DeployFailed', data: { deployId, buildId, projectId, reason, failedAt: now } }];
     }
     case 'StartInstance': {
-      const d = deploying(state, 'StartInstance');
-      if (command.index < 1 || command.index > d.spec.instances) {
-        throw new IllegalStateError(`StartInstance: instance ${command.index} is outside 1..${d.spec.instances}`);
+      const d = existing(state, 'StartInstance');
+      if (d.status === 'live' && d.spec) return startAgain(d as ExistingDeploy & { spec: DeploySpec }, command);
+      const dd = deploying(state, 'StartInstance');
+      if (command.index < 1 || command.index > dd.spec.instances) {
+        throw new IllegalStateError(`StartInstance: instance ${command.index} is outside 1..${dd.spec.instances}`);
       }
-      const instanceId = instanceIdOf(d.deployId, command.index);
-      if (d.instances.some((i) => i.instanceId === instanceId)) return []; // already recorded
-      return [{ type: 'InstanceStarted', data: { deployId: d.deployId, instanceId, index: command.index, pid: command.pid, port: command.port, startedAt: command.now } }];
+      const instanceId = instanceIdOf(dd.deployId, command.index);
+      if (dd.instances.some((i) => i.instanceId === instanceId)) return []; // already recorded
+      return [{ type: 'InstanceStarted', data: { deployId: dd.deployId, instanceId, index: command.index, pid: command.pid, port: command.port, startedAt: command.now } }];
     }
     case 'ReportWarming': {
-      const d = deploying(state, 'ReportWarming');
+      const d = serving(state, 'ReportWarming');
       const i = instance(d, command.instanceId, 'ReportWarming');
       if (i.status !== 'warming') throw new IllegalStateError(`ReportWarming: instance ${i.instanceId} is ${i.status}`);
       return [
@@ -130,7 +159,7 @@ function decide(command: DeployCommand, state: Deploy): DeployEvent[] {
       ];
     }
     case 'MarkInstanceWarm': {
-      const d = deploying(state, 'MarkInstanceWarm');
+      const d = serving(state, 'MarkInstanceWarm');
       const i = instance(d, command.instanceId, 'MarkInstanceWarm');
       if (i.status === 'warm') return [];
       if (i.status === 'failed') throw new IllegalStateError(`MarkInstanceWarm: instance ${i.instanceId} failed`);
