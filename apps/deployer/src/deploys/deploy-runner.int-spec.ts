@@ -1,8 +1,10 @@
 import { join } from 'node:path';
+import { instanceIdOf } from '@kiln/contracts';
 import { Logger } from '@kiln/telemetry';
-import { alive, DeployTestbed, edgeGet, eventually, LoadLoop, TEST_RUNNER_OPTIONS } from '../../test/deploy-testbed';
+import { alive, DeployTestbed, edgeGet, eventually, FIXTURE_APP, LoadLoop, TEST_RUNNER_OPTIONS } from '../../test/deploy-testbed';
 import { EdgeRouter } from '../edge/edge-router';
 import { EdgeServer } from '../edge/edge-server';
+import { InstanceProcess } from '../runtime/instance-process';
 import { DeployRunner } from './deploy-runner';
 
 /**
@@ -133,7 +135,8 @@ describe('deploy runner and edge router', () => {
     const samples = await load.stop();
 
     expect(final).toMatchObject({ status: 'rolled_back' });
-    expect(final.status !== 'none' && final.reason).toMatch(/^instance \d exited with code 3$/);
+    // the reason ends with what the instance printed last (read from its log file)
+    expect(final.status !== 'none' && final.reason).toMatch(/^instance \d exited with code 3 \(last output: v5 (listening on \d+|GET \/)( \| v5 (listening on \d+|GET \/))*\)$/);
     const events = await bed.events(deployId);
     const types = events.map((e) => e.type);
     expect(types).toContain('InstanceFailed');
@@ -157,7 +160,7 @@ describe('deploy runner and edge router', () => {
     const after = await Promise.all(Array.from({ length: 20 }, () => edgeGet(bed.edgePort, ENV)));
     expect(after.filter((s) => s.status !== 200)).toEqual([]);
     const failed = await eventually(async () => (await bed.events(victim.deployId)).find((e) => e.type === 'InstanceFailed'), 5000, 'InstanceFailed');
-    expect(failed.data).toMatchObject({ instanceId: victim.instanceId, cause: 'crashed', reason: 'killed by SIGKILL' });
+    expect(failed.data).toMatchObject({ instanceId: victim.instanceId, cause: 'crashed', reason: expect.stringMatching(/^killed by SIGKILL \(last output: (v2 GET \/\S*( \| )?)+\)$/) });
   });
 
   it('an instance failing its health checks leaves rotation within seconds and is stopped', async () => {
@@ -202,7 +205,7 @@ describe('deployer restart', () => {
     const port = await edge.start(0, '127.0.0.1');
     const runner = new DeployRunner(bed.store, bed.aggs.deploy, bed.names, router, new Logger('deployer-test-2'), { ...TEST_RUNNER_OPTIONS, releasesDir: join(bed.tmp, 'releases') });
     try {
-      const resumed = await runner.recover([state], [], []);
+      const resumed = await runner.recover([state], new Map([['kept', deployId]]));
       expect(resumed).toEqual([]);
       expect(runner.liveDeployId('kept')).toBe(deployId);
       expect(router.backends('kept').map((b) => b.instanceId)).toEqual(state.instances.map((i) => i.instanceId));
@@ -232,12 +235,101 @@ describe('deployer restart', () => {
         if (s.status === 'none') throw new Error('no deploy');
         return s;
       };
-      const resume = await runner.recover([], [], [await load(queued.deployId), await load(interrupted.deployId)]);
+      const resume = await runner.recover([await load(queued.deployId), await load(interrupted.deployId)], new Map());
       expect(resume.map((d) => d.deployId)).toEqual([queued.deployId]);
       expect(await load(interrupted.deployId)).toMatchObject({ status: 'failed', reason: 'the deployer restarted during the deploy' });
       expect(await runner.run(resume[0])).toMatchObject({ status: 'live' });
       expect(router.backends('resumed')).toHaveLength(2);
     } finally {
+      await runner.shutdown();
+    }
+  });
+
+  const newRunner = (router: EdgeRouter, name: string) =>
+    new DeployRunner(bed.store, bed.aggs.deploy, bed.names, router, new Logger(name), { ...TEST_RUNNER_OPTIONS, releasesDir: join(bed.tmp, 'releases') });
+  const loadDeploy = async (id: string) => {
+    const s = (await bed.store.load(bed.aggs.deploy, bed.names.subjects.deploy(id))).state;
+    if (s.status === 'none') throw new Error('no deploy');
+    return s;
+  };
+
+  it('live instances gone at restart start again behind the warm-up gate; the edge serves them once warm', async () => {
+    // a first deployer runs the deploy, then stops gracefully (its instances stop with it)
+    const first = newRunner(new EdgeRouter(), 'deployer-test-4');
+    const { deployId, state: started } = await bed.record({ environment: 'revived', version: 'r1', app: { WARM_AFTER_MS: '1200' } });
+    expect(await first.run(started)).toMatchObject({ status: 'live' });
+    const live = await loadDeploy(deployId);
+    await first.shutdown();
+    expect(live.instances.filter((i) => alive(i.pid))).toEqual([]);
+
+    const router = new EdgeRouter();
+    const edge = new EdgeServer(router, new Logger('deployer-test-5'));
+    const port = await edge.start(0, '127.0.0.1');
+    const runner = newRunner(router, 'deployer-test-5');
+    try {
+      expect(await runner.recover([live], new Map([['revived', deployId]]))).toEqual([]);
+      // the environment is known at once; it has no warm instance yet
+      expect(runner.liveDeployId('revived')).toBe(deployId);
+      expect(await edgeGet(port, 'revived')).toMatchObject({ status: 503 });
+      const load = new LoadLoop(port, 'revived', 2);
+      await eventually(() => (router.backends('revived').length === 2 ? true : undefined), 15_000, 'both instances back in rotation');
+      await new Promise((r) => setTimeout(r, 200));
+      const samples = await load.stop();
+      // before: the edge's 503 (no instance); after: the release; never an error from a cold instance
+      expect(samples.filter((x) => x.status !== 503 && !(x.status === 200 && x.version === 'r1'))).toEqual([]);
+      expect(samples.filter((x) => x.status === 200).length).toBeGreaterThan(0);
+
+      const again = await loadDeploy(deployId);
+      expect(again).toMatchObject({ status: 'live', instances: [{ status: 'warm' }, { status: 'warm' }] });
+      for (const i of again.instances) {
+        expect(live.instances.map((x) => x.pid)).not.toContain(i.pid);
+        const stats = (await fetch(`http://127.0.0.1:${i.port}/stats`).then((r) => r.json())) as { coldUserHits: number };
+        expect(stats.coldUserHits).toBe(0);
+      }
+      const events = await bed.events(deployId);
+      const afterSwitch = events.slice(events.findIndex((e) => e.type === 'TrafficSwitched') + 1);
+      expect(afterSwitch.filter((e) => e.type === 'InstanceFailed').map((e) => e.data)).toEqual([
+        expect.objectContaining({ cause: 'crashed', reason: 'gone while the deployer was down' }),
+        expect.objectContaining({ cause: 'crashed', reason: 'gone while the deployer was down' }),
+      ]);
+      expect(afterSwitch.filter((e) => e.type === 'InstanceStarted')).toHaveLength(2);
+      expect(afterSwitch.filter((e) => e.type === 'InstanceWarm')).toHaveLength(2);
+    } finally {
+      await edge.stop();
+      await runner.shutdown();
+    }
+  });
+
+  it('an instance a killed deployer started but never recorded is stopped at restart', async () => {
+    const { deployId, state } = await bed.record({ environment: 'stray', version: 's1' });
+    const stray = InstanceProcess.spawn({
+      instanceId: instanceIdOf(deployId, 1),
+      deployId,
+      command: `exec node ${JSON.stringify(FIXTURE_APP)}`,
+      cwd: bed.tmp,
+      port: 0,
+      env: {},
+      logFile: join(bed.tmp, 'stray.log'),
+    });
+    const unrelated = InstanceProcess.spawn({
+      instanceId: 'd-not-ours-1',
+      deployId: 'd-not-ours',
+      command: `exec node ${JSON.stringify(FIXTURE_APP)}`,
+      cwd: bed.tmp,
+      port: 0,
+      env: {},
+      logFile: join(bed.tmp, 'unrelated.log'),
+    });
+    const runner = newRunner(new EdgeRouter(), 'deployer-test-6');
+    try {
+      await eventually(() => (alive(stray.pid) ? true : undefined), 2000, 'the stray to run');
+      const resume = await runner.recover([state], new Map());
+      // it had recorded no instance: it runs again, from the start, after the stray is gone
+      expect(resume.map((d) => d.deployId)).toEqual([deployId]);
+      await eventually(() => (alive(stray.pid) ? undefined : true), 5000, 'the stray to be stopped');
+      expect(alive(unrelated.pid)).toBe(true); // an instance of a deploy this store does not know is none of its business
+    } finally {
+      await unrelated.stop(500);
       await runner.shutdown();
     }
   });

@@ -7,7 +7,8 @@ import { Aggregate, EventStore } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
 import { Backend, backendOf, EdgeRouter } from '../edge/edge-router';
 import { HealthMonitor, HealthOptions } from '../health/health-monitor';
-import { AdoptedInstance, freePort, InstanceProcess, isInstanceProcess, killGroup, RunningInstance } from '../runtime/instance-process';
+import { ProcessRuntime } from '../runtime/instance-process';
+import { InstanceRef, InstanceRuntime, RunningInstance, RuntimeKind, runtimeKindOf } from '../runtime/instance-runtime';
 import { warmUp } from '../warmup/warm-up';
 import { DeployRecorder } from './deploy-recorder';
 
@@ -25,9 +26,11 @@ export interface DeployRunnerOptions {
   drainTimeoutMs: number;
   /** Time between SIGTERM and SIGKILL when an instance is stopped. */
   stopGraceMs: number;
+  /** The instance runtimes (default: the process runtime only; `deploy.image` then fails with the reason). */
+  runtimes: Partial<Record<RuntimeKind, InstanceRuntime>>;
 }
 
-export const DEFAULT_RUNNER_OPTIONS: Omit<DeployRunnerOptions, 'releasesDir'> = {
+export const DEFAULT_RUNNER_OPTIONS: Omit<DeployRunnerOptions, 'releasesDir' | 'runtimes'> = {
   probeIntervalMs: 250,
   reportIntervalMs: 1000,
   health: { intervalMs: 1000, timeoutMs: 5000, failures: 3 },
@@ -44,6 +47,9 @@ interface LiveRelease {
 }
 
 const now = () => new Date().toISOString();
+
+/** Why a deploy that was warming up when the deployer was killed ended: its instances are stopped, the old version kept serving. */
+export const DEPLOYER_RESTARTED = 'the deployer restarted during the deploy';
 
 /**
  * Carries out deploys on this machine with the process runtime: starts the new instances
@@ -72,8 +78,14 @@ export class DeployRunner {
     private readonly log: Logger,
     opts: Partial<DeployRunnerOptions> & { releasesDir: string },
   ) {
-    this.opts = { ...DEFAULT_RUNNER_OPTIONS, ...opts };
+    this.opts = { ...DEFAULT_RUNNER_OPTIONS, runtimes: { process: new ProcessRuntime() }, ...opts };
     this.health = new HealthMonitor(this.opts.health);
+  }
+
+  /** The runtime that runs `spec` here, or why there is none. */
+  private runtimeFor(spec: DeploySpec): InstanceRuntime | string {
+    const kind = runtimeKindOf(spec);
+    return this.opts.runtimes[kind] ?? `deploy.image (${spec.image}) needs the docker runtime, which this deployer was started without`;
   }
 
   /** The deploy serving `environment` now (null: none). */
@@ -101,10 +113,14 @@ export class DeployRunner {
     // not begun: it stays `deploying` with no instance, and the next start of the deployer runs it
     if (this.stopping) return state;
     if (state.instances.length > 0) return rec.handle({ type: 'FailDeploy', reason: 'the deploy was interrupted', now: now() });
-    if (!spec.start) {
-      return rec.handle({ type: 'FailDeploy', reason: `deploy.image (${spec.image}) needs a container runtime; the process runtime runs deploy.start`, now: now() });
+    const runtime = this.runtimeFor(spec);
+    const unavailable = typeof runtime === 'string' ? runtime : await runtime.unavailable(spec).catch((e: Error) => `the ${runtimeKindOf(spec)} runtime failed: ${e.message}`);
+    const missing = runtimeKindOf(spec) === 'process' && !existsSync(releaseDir) ? `release directory ${releaseDir} is missing` : null;
+    if (unavailable || missing || typeof runtime === 'string') {
+      log.warn('deploy cannot start', { reason: unavailable ?? missing });
+      await rm(releaseDir, { recursive: true, force: true }).catch(() => undefined);
+      return rec.handle({ type: 'FailDeploy', reason: (unavailable ?? missing)!, now: now() });
     }
-    if (!existsSync(releaseDir)) return rec.handle({ type: 'FailDeploy', reason: `release directory ${releaseDir} is missing`, now: now() });
 
     // a first deploy makes the environment known: it answers 503 (no instance) until the switch
     if (!this.router.environments().includes(environment)) this.router.swap(environment, []);
@@ -138,18 +154,16 @@ export class DeployRunner {
     };
 
     try {
-      log.info('deploy starting', { instances: spec.instances, start: spec.start });
+      log.info('deploy starting', { instances: spec.instances, runtime: runtime.kind, start: spec.start, image: spec.image });
       for (let index = 1; index <= spec.instances && deploying(); index++) {
         const instanceId = instanceIdOf(deployId, index);
-        const port = await freePort();
-        let inst: InstanceProcess;
+        let inst: RunningInstance;
         try {
-          inst = InstanceProcess.spawn({
+          inst = await runtime.start({
             instanceId,
             deployId,
-            command: spec.start,
-            cwd: releaseDir,
-            port,
+            spec,
+            releaseDir,
             logFile: this.instanceLog(deployId, instanceId),
             env: {
               KILN_DEPLOY_ID: deployId,
@@ -170,7 +184,7 @@ export class DeployRunner {
           exited.add(inst.instanceId);
           if (!inst.stopping) void lost(inst, 'crashed', why);
         });
-        await rec.handle({ type: 'StartInstance', index, pid: inst.pid, port, now: now() });
+        await rec.handle({ type: 'StartInstance', index, pid: inst.pid, port: inst.port, now: now() });
       }
 
       if (deploying()) {
@@ -252,63 +266,217 @@ export class DeployRunner {
   }
 
   /**
-   * At start: puts the instances of each environment's live deploy that are still running
-   * (the deployer was killed, its instances were not) back into rotation; records the others
-   * as failed. A deploy that was in progress is failed and its instances stopped, unless it had
-   * not started any instance yet: then it runs now.
+   * At start, after a restart (a killed deployer leaves its instances running):
+   * 1. each environment's live deploy (`current`: environment → the deploy of its last
+   *    `TrafficSwitched`) takes traffic again: its instances that still run are adopted and put
+   *    back in rotation, the ones that are gone are recorded as failed;
+   * 2. every other instance of a known deploy that still runs is stopped: the instances of a
+   *    deploy that was in progress, of a release the switch had replaced, and ones a killed
+   *    deployer started but had not recorded yet;
+   * 3. a deploy that was in progress fails ("the deployer restarted during the deploy"; the
+   *    old version kept serving), unless it had not started an instance yet: it is returned, to run;
+   * 4. the live deploys' instances that are gone start again behind the warm-up gate (in the
+   *    background, ahead of any deploy of the same environment), so each environment gets
+   *    back to its instance count.
    */
-  async recover(liveDeploys: ExistingDeploy[], superseded: ExistingDeploy[], interrupted: ExistingDeploy[]): Promise<ExistingDeploy[]> {
-    for (const d of liveDeploys) {
-      if (!d.spec || !d.releaseDir) continue;
+  async recover(deploys: readonly ExistingDeploy[], current: ReadonlyMap<string, string>): Promise<ExistingDeploy[]> {
+    const kept = new Set<string>();
+    const revivals: { release: LiveRelease; rec: DeployRecorder; runtime: InstanceRuntime; indexes: number[] }[] = [];
+    for (const d of deploys) {
+      if (d.status !== 'live' || !d.spec || !d.releaseDir || current.get(d.spec.environment) !== d.deployId) continue;
+      const environment = d.spec.environment;
+      const runtime = this.runtimeFor(d.spec);
+      if (typeof runtime === 'string') {
+        this.log.error('cannot adopt a live deploy', { deployId: d.deployId, environment, reason: runtime });
+        continue;
+      }
       const rec = new DeployRecorder(this.store, this.agg, this.names.subjects.deploy(d.deployId), d.deployId);
       await rec.load();
       const release: LiveRelease = { deployId: d.deployId, spec: d.spec, releaseDir: d.releaseDir, instances: new Map() };
+      this.live.set(environment, release);
       const backends: Backend[] = [];
       for (const i of d.instances) {
         if (i.status === 'failed') continue;
-        if (!isInstanceProcess(i.pid, i.instanceId)) {
+        if (i.status === 'warming') {
+          // it was being started again: stopped below and started once more
+          await rec.handle({ type: 'FailInstance', instanceId: i.instanceId, cause: 'crashed', reason: 'was warming up when the deployer restarted', now: now() });
+          continue;
+        }
+        const inst = await runtime.adopt({ instanceId: i.instanceId, deployId: d.deployId, pid: i.pid, port: i.port }).catch((e: Error) => {
+          this.log.warn('cannot look for a live instance', { instanceId: i.instanceId, reason: e.message });
+          return null;
+        });
+        if (!inst) {
           await rec.handle({ type: 'FailInstance', instanceId: i.instanceId, cause: 'crashed', reason: 'gone while the deployer was down', now: now() });
           continue;
         }
-        const inst = new AdoptedInstance(i.instanceId, d.deployId, i.pid, i.port);
+        kept.add(i.instanceId);
+        const lost = this.serve(release, rec, inst);
         const backend = backendOf(i.instanceId, d.deployId, i.port, true);
-        const environment = d.spec.environment;
-        const lost = async (cause: InstanceFailureCause, reason: string) => {
-          this.health.unwatch(inst.instanceId);
-          this.router.remove(environment, inst.instanceId);
-          this.live.get(environment)?.instances.delete(inst.instanceId);
-          await rec.handle({ type: 'FailInstance', instanceId: inst.instanceId, cause, reason, now: now() }).catch(() => undefined);
-          if (cause !== 'crashed') await inst.stop(this.opts.stopGraceMs);
-        };
-        inst.onExit((why) => {
-          this.owned.delete(inst);
-          if (!inst.stopping) void lost('crashed', why);
-        });
-        this.owned.add(inst);
         this.health.watch(i.instanceId, i.port, d.spec.warmup, backend, (reason) => void lost('unhealthy', reason));
-        release.instances.set(i.instanceId, inst);
         backends.push(backend);
       }
-      this.router.swap(d.spec.environment, backends);
-      this.live.set(d.spec.environment, release);
-      this.log.info('live instances adopted', { deployId: d.deployId, environment: d.spec.environment, instances: [...release.instances.keys()] });
+      this.router.swap(environment, backends);
+      const indexes = Array.from({ length: d.spec.instances }, (_, k) => k + 1).filter((index) => {
+        const i = rec.state.status === 'none' ? undefined : rec.state.instances.find((x) => x.index === index);
+        return !i || !kept.has(i.instanceId);
+      });
+      if (indexes.length > 0) revivals.push({ release, rec, runtime, indexes });
+      this.log.info('live instances adopted', { deployId: d.deployId, environment, instances: [...release.instances.keys()], toStartAgain: indexes });
     }
-    for (const d of superseded) {
-      for (const i of d.instances) if (i.status !== 'failed' && isInstanceProcess(i.pid, i.instanceId)) killGroup(i.pid, 'SIGTERM');
+
+    // nothing else of a known deploy may keep running (or listening)
+    const known = new Set(deploys.map((d) => d.deployId));
+    const reap = new Map<string, { runtime: InstanceRuntime; ref: Pick<InstanceRef, 'instanceId' | 'deployId' | 'pid'> }>();
+    for (const d of deploys) {
+      const runtime = d.spec ? this.runtimeFor(d.spec) : null;
+      if (!runtime || typeof runtime === 'string') continue;
+      for (const i of d.instances) if (!kept.has(i.instanceId)) reap.set(i.instanceId, { runtime, ref: { instanceId: i.instanceId, deployId: d.deployId, pid: i.pid } });
     }
+    for (const runtime of Object.values(this.opts.runtimes)) {
+      const strays = await runtime.strays(known).catch((e: Error) => {
+        this.log.warn('cannot look for stray instances', { runtime: runtime.kind, reason: e.message });
+        return [];
+      });
+      for (const ref of strays) if (!kept.has(ref.instanceId)) reap.set(ref.instanceId, { runtime, ref });
+    }
+    await Promise.all(
+      [...reap.values()].map(async ({ runtime, ref }) => {
+        await runtime.reap(ref, this.opts.stopGraceMs).catch((e: Error) => this.log.warn('cannot stop a left-over instance', { instanceId: ref.instanceId, reason: e.message }));
+      }),
+    );
+    if (reap.size > 0) this.log.info('left-over instances stopped', { instances: [...reap.keys()] });
+
     const resume: ExistingDeploy[] = [];
-    for (const d of interrupted) {
+    for (const d of deploys) {
+      if (d.status !== 'deploying') continue;
       if (d.instances.length === 0) {
         resume.push(d);
         continue;
       }
-      for (const i of d.instances) if (isInstanceProcess(i.pid, i.instanceId)) killGroup(i.pid, 'SIGTERM');
       const rec = new DeployRecorder(this.store, this.agg, this.names.subjects.deploy(d.deployId), d.deployId);
       await rec.load();
-      await rec.handle({ type: 'FailDeploy', reason: 'the deployer restarted during the deploy', now: now() });
+      await rec.handle({ type: 'FailDeploy', reason: DEPLOYER_RESTARTED, now: now() });
       if (d.releaseDir) await rm(d.releaseDir, { recursive: true, force: true }).catch(() => undefined);
+      this.log.warn('deploy interrupted by a restart: failed', { deployId: d.deployId, environment: d.environment });
+    }
+
+    for (const r of revivals) {
+      const environment = r.release.spec.environment;
+      const previous = this.queues.get(environment) ?? Promise.resolve();
+      this.queues.set(environment, previous.then(() => this.startAgain(r.release, r.rec, r.runtime, r.indexes)).catch(() => undefined));
     }
     return resume;
+  }
+
+  /**
+   * Keeps a live instance in service: its crash takes it out of rotation (and is recorded);
+   * returns what records its loss (a failed health check calls it).
+   */
+  private serve(release: LiveRelease, rec: DeployRecorder, inst: RunningInstance): (cause: InstanceFailureCause, reason: string) => Promise<void> {
+    const environment = release.spec.environment;
+    const lost = async (cause: InstanceFailureCause, reason: string) => {
+      this.health.unwatch(inst.instanceId);
+      if (this.live.get(environment) === release) {
+        this.router.remove(environment, inst.instanceId);
+        release.instances.delete(inst.instanceId);
+      }
+      this.log.warn('live instance failed', { deployId: release.deployId, instanceId: inst.instanceId, cause, reason });
+      await rec.handle({ type: 'FailInstance', instanceId: inst.instanceId, cause, reason, now: now() }).catch((e: Error) => {
+        this.log.error('cannot record a failed instance', { instanceId: inst.instanceId, err: e });
+      });
+      if (cause !== 'crashed') await inst.stop(this.opts.stopGraceMs);
+    };
+    release.instances.set(inst.instanceId, inst);
+    this.owned.add(inst);
+    inst.onExit((why) => {
+      this.owned.delete(inst);
+      if (!inst.stopping) void lost('crashed', why);
+    });
+    return lost;
+  }
+
+  /**
+   * Starts a live deploy's missing instances again: each warms up like a new one and goes into
+   * rotation once warm (until then the environment is served by the warm ones it has, if any).
+   * One that does not warm in time is recorded as failed and stopped.
+   */
+  private async startAgain(release: LiveRelease, rec: DeployRecorder, runtime: InstanceRuntime, indexes: number[]): Promise<void> {
+    const { deployId, spec, releaseDir } = release;
+    const environment = spec.environment;
+    const log = this.log.child({ deployId, environment });
+    const still = () => this.live.get(environment) === release && !this.stopping;
+    if (!still()) return;
+    if (runtimeKindOf(spec) === 'process' && !existsSync(releaseDir)) {
+      log.error('cannot start live instances again: the release directory is gone', { releaseDir, instances: indexes });
+      return;
+    }
+    const ac = new AbortController();
+    this.active.add(ac);
+    try {
+      await Promise.all(
+        indexes.map(async (index) => {
+          const instanceId = instanceIdOf(deployId, index);
+          let inst: RunningInstance;
+          try {
+            inst = await runtime.start({
+              instanceId,
+              deployId,
+              spec,
+              releaseDir,
+              logFile: this.instanceLog(deployId, instanceId),
+              env: { KILN_DEPLOY_ID: deployId, KILN_ENVIRONMENT: environment, KILN_INSTANCE_INDEX: String(index), KILN_BUILD_ID: rec.state.status === 'none' ? '' : rec.state.buildId, KILN_COMMIT_SHA: rec.state.status === 'none' ? '' : (rec.state.sha ?? '') },
+            });
+          } catch (e) {
+            log.error('cannot start a live instance again', { instanceId, err: e as Error });
+            return;
+          }
+          // its own warm-up ends when it exits, when the release is replaced or when the deployer stops
+          const mine = new AbortController();
+          const abort = () => mine.abort();
+          ac.signal.addEventListener('abort', abort);
+          inst.onExit(abort);
+          try {
+            const s = await rec.handle({ type: 'StartInstance', index, pid: inst.pid, port: inst.port, now: now() });
+            const recorded = s.status === 'live' && s.instances.some((i) => i.instanceId === instanceId && i.pid === inst.pid && i.status === 'warming');
+            if (!recorded || !still()) {
+              await inst.stop(this.opts.stopGraceMs);
+              return;
+            }
+            const lost = this.serve(release, rec, inst);
+            log.info('live instance started again', { instanceId, pid: inst.pid, port: inst.port });
+            const r = await warmUp({
+              port: inst.port,
+              spec: spec.warmup,
+              intervalMs: this.opts.probeIntervalMs,
+              reportIntervalMs: this.opts.reportIntervalMs,
+              signal: mine.signal,
+              onObservation: async (o) => {
+                await rec.handle({ type: 'ReportWarming', instanceId, ...o, now: now() });
+              },
+            });
+            if (r.outcome === 'aborted' || !still() || !release.instances.has(instanceId)) return;
+            if (r.outcome === 'timed_out') {
+              release.instances.delete(instanceId);
+              await rec.handle({ type: 'FailInstance', instanceId, cause: 'warmup_timeout', reason: r.reason, now: now() });
+              await inst.stop(this.opts.stopGraceMs);
+              log.warn('live instance started again did not warm', { instanceId, reason: r.reason });
+              return;
+            }
+            await rec.handle({ type: 'MarkInstanceWarm', instanceId, tookMs: r.tookMs, warnings: r.warnings, now: now() });
+            if (!still() || !release.instances.has(instanceId)) return;
+            const backend = backendOf(instanceId, deployId, inst.port, true);
+            this.router.add(environment, backend);
+            this.health.watch(instanceId, inst.port, spec.warmup, backend, (reason) => void lost('unhealthy', reason));
+            log.info('live instance warm again: in rotation', { instanceId, tookMs: r.tookMs });
+          } finally {
+            ac.signal.removeEventListener('abort', abort);
+          }
+        }),
+      );
+    } finally {
+      this.active.delete(ac);
+    }
   }
 
   /** Stops every deploy in progress (they fail; the old versions stay) and every instance. */

@@ -14,9 +14,11 @@ import { DeployTrigger, TriggerResult } from './deploy-trigger';
 
 /**
  * The deployer: the edge router on `KILN_EDGE_PORT`, the deploy runner, and the trigger that
- * turns succeeded builds into deploys. At start it replays the deploys stream: each
- * environment's live instances still running are adopted, interrupted deploys are failed (or
- * run, when they had not started an instance). One deployer per machine runs the instances.
+ * turns succeeded builds into deploys. At start it replays the deploys stream and the edge
+ * re-learns each environment's live release: its instances still running are adopted, the gone
+ * ones started again behind the warm-up gate; deploys interrupted mid-way are failed and their
+ * instances stopped (or run, when they had not started one). See {@link DeployRunner.recover}.
+ * One deployer per machine runs the instances.
  */
 @Injectable()
 export class DeployerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -82,13 +84,9 @@ export class DeployerService implements OnApplicationBootstrap, BeforeApplicatio
     });
     await view.start();
     await view.stop();
-    const current = new Set([...liveSeq.values()].map((l) => l.deployId));
+    const current = new Map([...liveSeq.entries()].map(([environment, l]) => [environment, l.deployId]));
     const all = [...view.states.values()].filter((d): d is ExistingDeploy => d.status !== 'none');
-    const resume = await this.runner.recover(
-      all.filter((d) => d.status === 'live' && current.has(d.deployId)),
-      all.filter((d) => d.status === 'live' && !current.has(d.deployId)),
-      all.filter((d) => d.status === 'deploying'),
-    );
+    const resume = await this.runner.recover(all, current);
     for (const d of resume) void this.runner.run(d);
   }
 }

@@ -46,6 +46,15 @@ describe('EdgeRouter', () => {
     expect(router.pick('prod')).toBeNull();
   });
 
+  it('puts an instance started again back in rotation beside the others', () => {
+    const router = new EdgeRouter();
+    router.swap('prod', [backendOf('b', 'd1', 2)]);
+    router.add('prod', backendOf('a', 'd1', 3));
+    expect(router.backends('prod').map((x) => `${x.instanceId}:${x.port}`)).toEqual(['b:2', 'a:3']);
+    router.add('prod', backendOf('a', 'd1', 4));
+    expect(router.backends('prod').map((x) => `${x.instanceId}:${x.port}`)).toEqual(['b:2', 'a:4']);
+  });
+
   it('keeps environments apart', () => {
     const router = new EdgeRouter();
     router.swap('prod', [backendOf('p', 'd1', 1)]);

@@ -44,6 +44,11 @@ export class EdgeRouter {
     return previous;
   }
 
+  /** Puts one more instance in rotation (a new list with it; one with the same id is replaced). */
+  add(environment: string, backend: Backend): void {
+    this.swap(environment, [...this.backends(environment).filter((b) => b.instanceId !== backend.instanceId), backend]);
+  }
+
   /** Takes one instance out of rotation (a new list without it); false when it was not in. */
   remove(environment: string, instanceId: string): boolean {
     const current = this.backends(environment);

@@ -1,27 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, WriteStream } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, fstatSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createInterface } from 'node:readline';
+import type { DeploySpec } from '@kiln/contracts';
+import { ExitCallback, InstanceRef, InstanceRuntime, RunningInstance, StartInstanceRequest } from './instance-runtime';
+
+export type { ExitCallback, RunningInstance } from './instance-runtime';
 
 /** Environment variables an instance inherits from the deployer; everything else is left out. */
 export const INSTANCE_ENV_ALLOWLIST = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS'];
-
-/** Why an instance process ended: `exited with code 1 (last output: ...)`, `killed by SIGKILL`. */
-export type ExitCallback = (reason: string) => void;
-
-/** One running instance of a release: a process group on this machine listening on `port`. */
-export interface RunningInstance {
-  readonly instanceId: string;
-  readonly deployId: string;
-  readonly pid: number;
-  readonly port: number;
-  /** Set once Kiln itself is stopping it: its exit is expected, not a crash. */
-  readonly stopping: boolean;
-  /** Called once when the process ends (also when Kiln stopped it; check `stopping`). */
-  onExit(cb: ExitCallback): void;
-  /** SIGTERM to the process group, SIGKILL after `graceMs`; resolves when it is gone. */
-  stop(graceMs: number): Promise<void>;
-}
 
 export interface SpawnInstanceOptions {
   instanceId: string;
@@ -38,42 +24,33 @@ export interface SpawnInstanceOptions {
   inherit?: NodeJS.ProcessEnv;
 }
 
-const TAIL_LINES = 8;
+const TAIL_LINES = 3;
 
-/** An instance started by this deployer: its own process group, output to a log file. */
+/**
+ * An instance started by this deployer: its own process group, its stdout and stderr written
+ * straight to its log file (not through pipes to the deployer, so it keeps running, output
+ * and all, when the deployer is killed; the next deployer adopts it).
+ */
 export class InstanceProcess implements RunningInstance {
   stopping = false;
-  private readonly tail: string[] = [];
   private readonly callbacks: ExitCallback[] = [];
   private exitReason: string | null = null;
   private readonly exited: Promise<void>;
-  private readonly out: WriteStream;
 
   private constructor(
     readonly instanceId: string,
     readonly deployId: string,
     readonly port: number,
     private readonly child: ChildProcess,
-    logFile: string,
+    private readonly logFile: string,
   ) {
-    this.out = createWriteStream(logFile, { flags: 'a' });
-    for (const s of [child.stdout!, child.stderr!]) {
-      createInterface({ input: s }).on('line', (line) => {
-        this.out.write(line + '\n');
-        this.tail.push(line.length > 300 ? line.slice(0, 300) + '…' : line);
-        if (this.tail.length > TAIL_LINES) this.tail.shift();
-      });
-    }
     this.exited = new Promise<void>((resolve) => {
-      // 'exit', not 'close': a crashed instance must leave rotation at once, even while a
-      // grandchild still holds its output pipes
       child.once('exit', (code, signal) => {
-        const last = this.tail.slice(-3).join(' | ');
-        this.exitReason = (signal ? `killed by ${signal}` : `exited with code ${code}`) + (last && !this.stopping ? ` (last output: ${last})` : '');
+        const last = this.stopping ? '' : lastLines(this.logFile, TAIL_LINES).join(' | ');
+        this.exitReason = (signal ? `killed by ${signal}` : `exited with code ${code}`) + (last ? ` (last output: ${last})` : '');
         for (const cb of this.callbacks) cb(this.exitReason);
         resolve();
       });
-      child.once('close', () => this.out.end());
     });
   }
 
@@ -86,12 +63,20 @@ export class InstanceProcess implements RunningInstance {
     const inherit = opts.inherit ?? process.env;
     const env: Record<string, string> = {};
     for (const k of INSTANCE_ENV_ALLOWLIST) if (inherit[k] !== undefined) env[k] = inherit[k]!;
-    Object.assign(env, opts.env, { PORT: String(opts.port), KILN_INSTANCE_ID: opts.instanceId });
-    const child = spawn('bash', ['-c', opts.command], { cwd: opts.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    Object.assign(env, opts.env, { PORT: String(opts.port), KILN_INSTANCE_ID: opts.instanceId, KILN_DEPLOY_ID: opts.deployId });
+    const out = openSync(opts.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn('bash', ['-c', opts.command], { cwd: opts.cwd, env, detached: true, stdio: ['ignore', out, out] });
+    } finally {
+      closeSync(out); // the child has its own copy
+    }
     if (child.pid === undefined) {
       child.on('error', () => undefined);
       throw new Error(`cannot start "${opts.command}" in ${opts.cwd}`);
     }
+    // the deployer may exit before its instances: they must not keep it alive
+    child.unref();
     return new InstanceProcess(opts.instanceId, opts.deployId, opts.port, child, opts.logFile);
   }
 
@@ -107,6 +92,26 @@ export class InstanceProcess implements RunningInstance {
     const t = setTimeout(() => killGroup(this.pid, 'SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(t);
+  }
+}
+
+/** The last `n` non-empty lines of a file (each cut at 300 characters); [] when it cannot be read. */
+export function lastLines(file: string, n: number, maxBytes = 8192): string[] {
+  let fd: number | null = null;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+    // the first line may be cut in the middle when the file is longer than maxBytes
+    if (size > len) lines.shift();
+    return lines.slice(-n).map((l) => (l.length > 300 ? l.slice(0, 300) + '…' : l));
+  } catch {
+    return [];
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }
 
@@ -141,10 +146,7 @@ export class AdoptedInstance implements RunningInstance {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     if (this.gone !== null) return;
-    killGroup(this.pid, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (isInstanceProcess(this.pid, this.instanceId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (isInstanceProcess(this.pid, this.instanceId)) killGroup(this.pid, 'SIGKILL');
+    await terminate(this.pid, this.instanceId, graceMs);
     this.ended('stopped');
   }
 
@@ -204,4 +206,108 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Whether any process of the instance's process group still runs: its leader `pgid`, or (where
+ * `/proc` can be read) another member carrying its `KILN_INSTANCE_ID` (a shell's child that
+ * outlived the shell).
+ */
+export function instanceGroupAlive(pgid: number, instanceId: string): boolean {
+  if (isInstanceProcess(pgid, instanceId)) return true;
+  if (!HAS_PROC) return false;
+  return scanInstances((p) => p.pgid === pgid && p.instanceId === instanceId).length > 0;
+}
+
+/** SIGTERM to the instance's process group, SIGKILL after `graceMs` if any of it is left; resolves when it is gone. */
+export async function terminate(pgid: number, instanceId: string, graceMs: number): Promise<void> {
+  if (!instanceGroupAlive(pgid, instanceId)) return;
+  killGroup(pgid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (!instanceGroupAlive(pgid, instanceId)) return;
+  }
+  killGroup(pgid, 'SIGKILL');
+  const killed = Date.now() + 2000;
+  while (instanceGroupAlive(pgid, instanceId) && Date.now() < killed) await new Promise((r) => setTimeout(r, 20));
+}
+
+interface ScannedProcess {
+  pid: number;
+  pgid: number;
+  instanceId: string;
+  deployId: string | null;
+}
+
+/** The processes of this machine that are instances (their environment has `KILN_INSTANCE_ID`); [] without `/proc`. */
+function scanInstances(keep: (p: ScannedProcess) => boolean): ScannedProcess[] {
+  if (!HAS_PROC) return [];
+  const found: ScannedProcess[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      const instanceId = env.find((v) => v.startsWith('KILN_INSTANCE_ID='))?.slice('KILN_INSTANCE_ID='.length);
+      if (!instanceId) continue;
+      const deployId = env.find((v) => v.startsWith('KILN_DEPLOY_ID='))?.slice('KILN_DEPLOY_ID='.length) ?? null;
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      const p = { pid: Number(entry), pgid, instanceId, deployId };
+      if (keep(p)) found.push(p);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** Default time between two checks that an adopted instance still runs. */
+const ADOPTED_POLL_MS = 1000;
+
+/**
+ * The process runtime: `deploy.start` runs as `bash -c` in the release directory, in its own
+ * process group, with `PORT` a free port of 127.0.0.1 and only {@link INSTANCE_ENV_ALLOWLIST}
+ * of the deployer's environment. An instance is recognised later by its pid and the
+ * `KILN_INSTANCE_ID` in its environment (so a recycled pid is never taken for it).
+ */
+export class ProcessRuntime implements InstanceRuntime {
+  readonly kind = 'process';
+
+  constructor(private readonly opts: { inherit?: NodeJS.ProcessEnv; adoptedPollMs?: number } = {}) {}
+
+  async unavailable(spec: DeploySpec): Promise<string | null> {
+    return spec.start ? null : 'the process runtime runs deploy.start, and this deploy has none';
+  }
+
+  async start(req: StartInstanceRequest): Promise<RunningInstance> {
+    return InstanceProcess.spawn({
+      instanceId: req.instanceId,
+      deployId: req.deployId,
+      command: req.spec.start!,
+      cwd: req.releaseDir,
+      port: await freePort(),
+      logFile: req.logFile,
+      env: req.env,
+      inherit: this.opts.inherit,
+    });
+  }
+
+  async adopt(ref: InstanceRef): Promise<RunningInstance | null> {
+    if (!isInstanceProcess(ref.pid, ref.instanceId)) return null;
+    return new AdoptedInstance(ref.instanceId, ref.deployId, ref.pid, ref.port, this.opts.adoptedPollMs ?? ADOPTED_POLL_MS);
+  }
+
+  async reap(ref: Pick<InstanceRef, 'instanceId' | 'pid'>, graceMs: number): Promise<void> {
+    await terminate(ref.pid, ref.instanceId, graceMs);
+  }
+
+  async strays(deployIds: ReadonlySet<string>): Promise<Pick<InstanceRef, 'instanceId' | 'deployId' | 'pid'>[]> {
+    const byInstance = new Map<string, Pick<InstanceRef, 'instanceId' | 'deployId' | 'pid'>>();
+    for (const p of scanInstances((x) => x.deployId !== null && deployIds.has(x.deployId))) {
+      byInstance.set(p.instanceId, { instanceId: p.instanceId, deployId: p.deployId!, pid: p.pgid });
+    }
+    return [...byInstance.values()];
+  }
 }
