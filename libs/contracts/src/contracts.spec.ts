@@ -81,7 +81,7 @@ describe('kilnNames', () => {
     expect(n.subjects.leaseRequest).toBe('kiln.pool.lease');
     expect(n.subjects.heartbeat('wrk-docker-7f3a9c')).toBe('kiln.heartbeat.wrk-docker-7f3a9c');
     expect(n.subjects.allHeartbeats).toBe('kiln.heartbeat.*');
-    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers', logArchiver: 'kiln_log_archiver', deployerBuilds: 'kiln_deployer_builds' });
+    expect(n.durables).toEqual({ apiBuilds: 'kiln_api_builds', apiProjects: 'kiln_api_projects', apiWorkers: 'kiln_api_workers', logArchiver: 'kiln_log_archiver', deployerBuilds: 'kiln_deployer_builds', gitStatusBuilds: 'kiln_git_status_builds' });
     expect(n.buckets).toEqual({ logArchive: 'kiln_log_archive', cache: 'kiln_cache', cacheKeys: 'kiln_cache_keys', apiTokens: 'kiln_api_tokens', poolLeader: 'kiln_pool_leader' });
   });
 

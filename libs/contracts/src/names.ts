@@ -51,6 +51,8 @@ export interface KilnNames {
     readonly logArchiver: string;
     /** deployer: reacts to `BuildSucceeded` of builds whose pipeline has a `deploy` section. */
     readonly deployerBuilds: string;
+    /** git-status: posts each build's commit status to GitHub / GitLab. */
+    readonly gitStatusBuilds: string;
   };
   /** Object store bucket names. */
   readonly buckets: {
@@ -106,6 +108,7 @@ export function kilnNames(namespace = 'kiln'): KilnNames {
       apiWorkers: `${ns}_api_workers`,
       logArchiver: `${ns}_log_archiver`,
       deployerBuilds: `${ns}_deployer_builds`,
+      gitStatusBuilds: `${ns}_git_status_builds`,
     },
     buckets: {
       logArchive: `${ns}_log_archive`,
