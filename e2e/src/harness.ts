@@ -64,6 +64,7 @@ export class Platform {
       KILN_EDGE_PORT: String(edge),
       KILN_POOL_MIN_WARM: '2',
       KILN_WORK_ROOT: join(this.tmp, 'workers'),
+      KILN_GIT_MIRROR_DIR: join(this.tmp, 'git-mirrors'),
       KILN_HEARTBEAT_MS: '1000',
       ...extra,
     };
