@@ -51,6 +51,10 @@ export class DockerApi {
  * with `KILN_SERVICE=build-runner`, labelled with its worker id; the agent connects out
  * to NATS like any other (no port is published). Containers are removed when they stop.
  */
+/** The named volume holding the git mirrors agent containers share, and where they see it. */
+export const GIT_MIRROR_VOLUME = 'kiln-git-mirrors';
+export const GIT_MIRROR_PATH = '/var/lib/kiln/git-mirrors';
+
 export class DockerDriver implements WorkerDriver {
   readonly name = 'docker';
   private readonly containers = new Map<string, string>();
@@ -67,11 +71,19 @@ export class DockerDriver implements WorkerDriver {
   async start(workerId: string): Promise<void> {
     const env = AGENT_ENV_ALLOWLIST.filter((k) => k !== 'PATH' && k !== 'HOME' && this.env[k] !== undefined).map((k) => `${k}=${this.env[k]}`);
     env.push(`${ConfigKeys.workerId}=${workerId}`, 'KILN_SERVICE=build-runner', `${ConfigKeys.workRoot}=/var/lib/kiln/workers/${workerId}`);
+    // the host's git mirrors: one named volume every agent container shares (see GitMirrors)
+    const mirrors = this.env[ConfigKeys.gitMirrorDir] === 'off' ? null : GIT_MIRROR_VOLUME;
+    if (mirrors) env.push(`${ConfigKeys.gitMirrorDir}=${GIT_MIRROR_PATH}`);
     const created = await this.api.call<{ Id: string; message?: string }>('POST', `/containers/create?name=kiln-worker-${workerId}`, {
       Image: this.image,
       Env: env,
       Labels: { [Attr.workerLabel]: workerId },
-      HostConfig: { AutoRemove: true, NetworkMode: this.network, Init: true },
+      HostConfig: {
+        AutoRemove: true,
+        NetworkMode: this.network,
+        Init: true,
+        Mounts: mirrors ? [{ Type: 'volume', Source: mirrors, Target: GIT_MIRROR_PATH }] : [],
+      },
     });
     if (created.status !== 201) throw new Error(`docker create for worker ${workerId}: ${created.status} ${created.body?.message ?? ''}`);
     const id = created.body.Id;
