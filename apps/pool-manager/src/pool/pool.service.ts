@@ -14,7 +14,7 @@ import { KilnConfig } from '@kiln/config';
 import { Build, BuildCommand, isFinal, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
 import { FULL_SHA_RE, GitMirrors, redactUrl, redactUrlIn } from '@kiln/git';
-import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
+import { AGGREGATES, CoalescedRunner, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { WorkerDriver } from '../drivers/driver';
 import { chooseWorker, planPool } from './pool-policy';
@@ -44,8 +44,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   private sweepTimer: NodeJS.Timeout | null = null;
   private live = false;
   private stopping = false;
-  private reconciling: Promise<void> | null = null;
-  private again = false;
+  private readonly runner: CoalescedRunner;
   private readonly startedAt = Date.now();
   /** The host's git mirrors (null when off). */
   private readonly mirrors: GitMirrors | null;
@@ -69,6 +68,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       onError: (e) => this.log.error('skipped malformed worker event', { reason: (e as Error).message }),
       evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
+    this.runner = new CoalescedRunner(() => this.reconcile(), (e) => this.log.error('pool reconcile failed', { err: e as Error }));
     this.mirrors = cfg.gitMirrorDir ? new GitMirrors(cfg.gitMirrorDir) : null;
     this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
       // no kick here: a queued build first asks for a lease, and a miss kicks the pool;
@@ -124,7 +124,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     await this.leadership.stop();
     this.leaseSub?.unsubscribe();
     this.hbSub?.unsubscribe();
-    await this.reconciling;
+    await this.runner.stop();
     await Promise.all([this.view.stop(), this.builds.stop()]);
     // this pool's agents stop with it; their workers are retired (a leased one's build is requeued by the scheduler when it is marked lost)
     const mine = [...this.workers()].filter((w) => w.status !== 'retired' && w.status !== 'lost');
@@ -190,24 +190,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     return { ok: false, reason: 'no warm worker available' };
   }
 
+  /** Coalesces bursts of events into one reconcile run at a time. */
   private kick(): void {
-    if (!this.live || this.stopping) return;
-    if (this.reconciling) {
-      this.again = true;
-      return;
-    }
-    this.reconciling = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.reconcile();
-        } while (this.again && !this.stopping);
-      } catch (e) {
-        this.log.error('pool reconcile failed', { err: e as Error });
-      } finally {
-        this.reconciling = null;
-      }
-    })();
+    if (this.live && !this.stopping) this.runner.kick();
   }
 
   /** Queued builds that no leased worker holds yet. */

@@ -4,7 +4,7 @@ import { Attr, BuildEvent, IllegalStateError, KilnNames, LeaseReply, LeaseReplyS
 import { KilnConfig } from '@kiln/config';
 import { Build, BuildCommand, isFinal, Project, ProjectCommand, Worker, WorkerCommand } from '@kiln/domain';
 import { AggregateView, Aggregates, endLogOf, EventStore } from '@kiln/event-store';
-import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
+import { AGGREGATES, CoalescedRunner, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { currentTraceparent, inSpan, Logger } from '@kiln/telemetry';
 import { planScheduling, SchedulingAction } from './queue-policy';
 import { DEFAULT_BUILD_TIMEOUT_MS } from '@kiln/pipeline';
@@ -36,9 +36,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private readonly workers: AggregateView<Worker, WorkerCommand, WorkerEvent>;
   private readonly projects: AggregateView<Project, ProjectCommand, ProjectEvent>;
   private live = false;
-  private running = false;
-  private dirty = false;
   private stopping = false;
+  private readonly runner: CoalescedRunner;
   /** Workers that are gone (retired or lost), kept after their state is evicted. */
   private readonly gone = new BoundedMap<string, { status: 'retired' | 'lost'; reason: string | null }>(100_000);
   private retryTimer: NodeJS.Timeout | null = null;
@@ -62,6 +61,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     readiness: Readiness,
   ) {
     this.log = log;
+    this.runner = new CoalescedRunner(() => this.reconcile(), (e) => this.log.error('reconcile failed', { err: e as Error }));
     const onEvent = (_id: string, _s: unknown, _e: unknown, live: boolean) => {
       if (live) this.kick();
     };
@@ -92,31 +92,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    await this.runner.stop();
     await Promise.all([this.builds.stop(), this.workers.stop(), this.projects.stop()]);
   }
 
   /** Coalesces bursts of events into one reconcile run at a time. */
   kick(): void {
-    if (!this.live || this.stopping) return;
-    if (this.running) {
-      this.dirty = true;
-      return;
-    }
-    this.running = true;
-    queueMicrotask(() => void this.reconcileLoop());
-  }
-
-  private async reconcileLoop(): Promise<void> {
-    try {
-      do {
-        this.dirty = false;
-        await this.reconcile();
-      } while (this.dirty && !this.stopping);
-    } catch (e) {
-      this.log.error('reconcile failed', { err: e as Error });
-    } finally {
-      this.running = false;
-    }
+    if (this.live && !this.stopping) this.runner.kick();
   }
 
   private async reconcile(): Promise<void> {

@@ -6,3 +6,4 @@ export * from './nest-logger';
 export * from './bootstrap';
 export * from './http-errors';
 export * from './body';
+export * from './coalesced-runner';
