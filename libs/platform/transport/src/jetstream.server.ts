@@ -28,8 +28,12 @@ export interface JetStreamRoute {
    */
   startSeq?: () => Promise<number>;
   resetWhenAhead?: boolean;
-  /** Redelivery delay after a retryable failure (default 500 ms). */
-  retryDelayMs?: number;
+  /**
+   * Redelivery delay after a retryable failure (default 500 ms): a fixed number, or chosen
+   * per failure from how often the message was delivered (1 on the first) and the error, for
+   * a backoff or a remote host's `Retry-After`.
+   */
+  retryDelayMs?: number | ((deliveryCount: number, error: unknown) => number);
 }
 
 export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
@@ -152,7 +156,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           m.term();
         } else {
           log.warn('handler failed; will retry', { seq: m.seq, subject: m.subject, err: e as Error });
-          m.nak(route.retryDelayMs ?? 500);
+          m.nak(typeof route.retryDelayMs === 'function' ? route.retryDelayMs(m.info.deliveryCount, e) : (route.retryDelayMs ?? 500));
         }
       }
       if (this.closing) break;
