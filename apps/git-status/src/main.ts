@@ -1,0 +1,10 @@
+import { runService } from '@kiln/service-kit';
+import { AppModule } from './app.module';
+import { connectBuildsConsumer } from './builds-consumer';
+
+void runService({
+  name: 'git-status',
+  module: AppModule,
+  port: (c) => c.gitStatusPort,
+  configure: connectBuildsConsumer,
+});
