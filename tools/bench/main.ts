@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { connect, StorageType } from 'nats';
+import { benchCache } from './cache';
 import { benchDispatch, benchThroughput } from './dispatch';
 import { benchLogVolume } from './logs';
 import { NATS_URL, withPlatform } from './platform-run';
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const rate = await jetStreamRate();
   console.log(`${'JetStream publish, 500 in flight (ceiling)'.padEnd(56)} ${Math.round(rate).toLocaleString('en')} msgs/s`);
 
-  const only = (process.env.BENCH_ONLY ?? 'dispatch,throughput,logs').split(',');
+  const only = (process.env.BENCH_ONLY ?? 'dispatch,throughput,logs,cache').split(',');
   if (only.includes('dispatch')) {
     const warmN = Number(process.env.BENCH_BUILDS || 200);
     const coldN = Number(process.env.BENCH_COLD_BUILDS || warmN);
@@ -97,6 +98,10 @@ async function main(): Promise<void> {
     }));
     console.log('\nlog volume (one build end to end, 1,000,000-line history, watchers):');
     await benchLogVolume(rate, (line) => console.log(line));
+  }
+  if (only.includes('cache')) {
+    console.log('\nbuild cache, a real Node project (cold: empty cache, npm ci from the registry; warm: same commit again):');
+    await benchCache((line) => console.log(line));
   }
 }
 
