@@ -31,6 +31,9 @@ export interface TestDeploy {
   app?: Record<string, string>;
   instances?: number;
   warmup?: Partial<WarmupSpec>;
+  /** `deploy.image` (the docker runtime); `start` is then the container's command (null: the image's own). */
+  image?: string;
+  start?: string | null;
 }
 
 /**
@@ -85,8 +88,8 @@ export class DeployTestbed {
     const vars = Object.entries({ VERSION: d.version, ...d.app }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
     const spec: DeploySpec = {
       environment: d.environment,
-      start: `${vars} exec node ${JSON.stringify(FIXTURE_APP)}`,
-      image: null,
+      start: d.start !== undefined ? d.start : `${vars} exec node ${JSON.stringify(FIXTURE_APP)}`,
+      image: d.image ?? null,
       instances: d.instances ?? 2,
       warmup: { paths: ['/'], hostName: null, header: 'X-AppInit-WarmingUp', timeoutMs: 10_000, maxTimeoutMs: 20_000, requestTimeoutMs: 1000, ...d.warmup },
     };

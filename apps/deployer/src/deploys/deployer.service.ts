@@ -3,12 +3,15 @@ import { join } from 'node:path';
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { DeployEvent, KilnNames } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
+import { DockerApi } from '@kiln/docker';
 import { Deploy, DeployCommand, ExistingDeploy } from '@kiln/domain';
 import { AggregateView, Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, Readiness } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { EdgeRouter } from '../edge/edge-router';
 import { EdgeServer } from '../edge/edge-server';
+import { DockerRuntime } from '../runtime/docker-runtime';
+import { ProcessRuntime } from '../runtime/instance-process';
 import { DeployRunner } from './deploy-runner';
 import { DeployTrigger, TriggerResult } from './deploy-trigger';
 
@@ -43,7 +46,9 @@ export class DeployerService implements OnApplicationBootstrap, BeforeApplicatio
     const releasesDir = join(cfg.workRoot, 'releases');
     mkdirSync(releasesDir, { recursive: true });
     this.edge = new EdgeServer(this.router, log);
-    this.runner = new DeployRunner(store, aggs.deploy, names, this.router, log, { releasesDir });
+    // deploy.start runs as processes here; deploy.image as containers of the Docker engine at DOCKER_HOST
+    const docker = new DockerRuntime(new DockerApi(cfg.dockerHost ?? cfg.dockerSocket), { log });
+    this.runner = new DeployRunner(store, aggs.deploy, names, this.router, log, { releasesDir, runtimes: { process: new ProcessRuntime(), docker } });
     this.trigger = new DeployTrigger(store, aggs, names, this.runner, releasesDir, log);
     readiness.register('edge', () => {
       if (!this.edge.listening) throw new Error('edge router not listening');

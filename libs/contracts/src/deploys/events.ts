@@ -43,9 +43,9 @@ export type WarmupSpec = z.infer<typeof WarmupSpecSchema>;
 export const DeploySpecSchema = z.object({
   /** Target environment. */
   environment: EnvironmentNameSchema,
-  /** Shell command starting one instance; it must listen on `$PORT`. Null when only `image` is set. */
+  /** Shell command starting one instance; it must listen on `$PORT`. Null when only `image` is set; with `image`, the container's command. */
   start: z.string().min(1).nullable(),
-  /** Container image (docker driver); the process runtime reports it as not supported. */
+  /** Container image, run by the deployer's docker runtime (Docker Engine API at `DOCKER_HOST`); null: `start` runs as a process. */
   image: z.string().min(1).nullable(),
   /** Instances of the new version started side by side (default 2). */
   instances: z.number().int().min(1).max(16),

@@ -57,6 +57,11 @@ export const ConfigKeys = {
   poolDockerImage: 'KILN_POOL_DOCKER_IMAGE',
   /** Docker Engine API socket for the docker driver. */
   dockerSocket: 'DOCKER_SOCKET',
+  /**
+   * Docker Engine API address (`unix:///var/run/docker.sock`, `tcp://host:2375`; plain HTTP).
+   * When set it wins over `DOCKER_SOCKET`. Read by the deployer's docker runtime (`deploy.image`).
+   */
+  dockerHost: 'DOCKER_HOST',
   /** Build-cache size per project (bytes) before least recently used entries go (default 5 GiB). */
   cacheMaxBytes: 'KILN_CACHE_MAX_BYTES',
   /** Build-cache entries unused this long are evicted (ms; default 30 days). */
@@ -172,6 +177,8 @@ export interface KilnConfig {
   /** See {@link ConfigKeys.poolCachePrefetchTimeoutMs}. */
   poolCachePrefetchTimeoutMs: number;
   dockerSocket: string;
+  /** See {@link ConfigKeys.dockerHost}; null: `unix://` + `dockerSocket`. */
+  dockerHost: string | null;
   workRoot: string;
   /** null when mirrors are off. */
   gitMirrorDir: string | null;
@@ -314,6 +321,7 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     poolCachePrefetchBytes: int(env, ConfigKeys.poolCachePrefetchBytes, 512 * 1024 ** 2, 0),
     poolCachePrefetchTimeoutMs: int(env, ConfigKeys.poolCachePrefetchTimeoutMs, 120_000, 100),
     dockerSocket: str(env, ConfigKeys.dockerSocket, '/var/run/docker.sock'),
+    dockerHost: env[ConfigKeys.dockerHost] || null,
     workRoot: str(env, ConfigKeys.workRoot, join(tmpdir(), 'kiln-workers')),
     gitMirrorDir: env[ConfigKeys.gitMirrorDir] === 'off' ? null : str(env, ConfigKeys.gitMirrorDir, join(tmpdir(), 'kiln-git-mirrors')),
     projectConcurrency: int(env, ConfigKeys.projectConcurrency, 6, 1),
