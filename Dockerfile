@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every Kiln service; KILN_SERVICE picks which one runs:
-#   api | ingest | scheduler | pool-manager | log-store | deployer | build-runner
+#   api | ingest | scheduler | pool-manager | log-store | deployer | git-status | build-runner
 # (build-runner agents are normally started by pool-manager's process driver inside the
 # pool-manager container, which is why the runtime image carries git and bash.)
 #
@@ -52,7 +52,7 @@ RUN chmod 0755 deploy/docker-entrypoint.sh \
 # the `node` user (uid 1000) ships with the Node image
 USER node
 
-EXPOSE 8080 8081 8082 8083 8084 8085 8090
+EXPOSE 8080 8081 8082 8083 8084 8085 8086 8090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "/app/deploy/healthcheck.js"]
 

@@ -2,7 +2,7 @@
 # Starts the Kiln service named by KILN_SERVICE (exec: node receives SIGTERM directly).
 set -eu
 cd "$(dirname "$0")/.."  # /app in the image
-: "${KILN_SERVICE:?set KILN_SERVICE to one of: api ingest scheduler pool-manager log-store deployer build-runner}"
+: "${KILN_SERVICE:?set KILN_SERVICE to one of: api ingest scheduler pool-manager log-store deployer git-status build-runner}"
 main="dist/apps/${KILN_SERVICE}/src/main.js"
 if [ ! -f "$main" ]; then
   echo "kiln: unknown KILN_SERVICE='${KILN_SERVICE}' (no $main)" >&2

@@ -8,6 +8,7 @@ const ports = {
   scheduler: ['KILN_SCHEDULER_PORT', 8083],
   'pool-manager': ['KILN_POOL_MANAGER_PORT', 8084],
   deployer: ['KILN_DEPLOYER_PORT', 8085],
+  'git-status': ['KILN_GIT_STATUS_PORT', 8086],
 };
 const entry = ports[process.env.KILN_SERVICE || ''];
 if (!entry) process.exit(0);

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
-import { startPlatform, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
+import { PORT_KEYS, startPlatform, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
 
 export const TOKEN = 'e2e-admin-token';
 
@@ -49,7 +49,7 @@ export class Platform {
   }
 
   private async startOnce(extra: NodeJS.ProcessEnv): Promise<void> {
-    const [api, ingest, logStore, scheduler, pool, deployer, edge] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [api, ingest, logStore, scheduler, pool, deployer, edge, gitStatus] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     this.env = {
       NATS_URL: testNatsUrl(),
       DATABASE_URL: testDatabaseUrl(),
@@ -62,6 +62,7 @@ export class Platform {
       KILN_POOL_MANAGER_PORT: String(pool),
       KILN_DEPLOYER_PORT: String(deployer),
       KILN_EDGE_PORT: String(edge),
+      KILN_GIT_STATUS_PORT: String(gitStatus),
       KILN_POOL_MIN_WARM: '2',
       KILN_WORK_ROOT: join(this.tmp, 'workers'),
       KILN_GIT_MIRROR_DIR: join(this.tmp, 'git-mirrors'),
@@ -86,7 +87,7 @@ export class Platform {
   /** Starts one more replica of a service on its own HTTP port; returns it (stop it yourself). */
   async replica(name: ServiceName): Promise<RunningService> {
     const port = await freePort();
-    const key = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT', deployer: 'KILN_DEPLOYER_PORT' }[name];
+    const key = PORT_KEYS[name][0];
     const s = startService(name, { env: { ...this.env, [key]: String(port) }, onLine: (svc, l) => this.logs.push(`${svc}#2 ${l}`) });
     await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000, s.exited);
     return s;
@@ -98,7 +99,7 @@ export class Platform {
     await between?.();
     const s = startService(name, { env: this.env, onLine: (svc, l) => this.logs.push(`${svc} ${l}`) });
     this.running.services.set(name, s);
-    const port = { api: 'KILN_API_PORT', ingest: 'KILN_INGEST_PORT', 'log-store': 'KILN_LOG_STORE_PORT', scheduler: 'KILN_SCHEDULER_PORT', 'pool-manager': 'KILN_POOL_MANAGER_PORT', deployer: 'KILN_DEPLOYER_PORT' }[name];
+    const port = PORT_KEYS[name][0];
     await waitReady(`http://127.0.0.1:${this.env[port]}/readyz`, 60_000, s.exited);
   }
 

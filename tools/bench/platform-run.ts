@@ -47,7 +47,7 @@ export async function withPlatform<T>(
 ): Promise<T> {
   const namespace = `bench${Date.now().toString(36)}`;
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const env = {
     NATS_URL,
     DATABASE_URL,
@@ -60,6 +60,7 @@ export async function withPlatform<T>(
     KILN_POOL_MANAGER_PORT: String(ports[4]),
     KILN_DEPLOYER_PORT: String(ports[5]),
     KILN_EDGE_PORT: String(ports[6]),
+    KILN_GIT_STATUS_PORT: String(ports[7]),
     KILN_WORK_ROOT: join(tmp, 'workers'),
     KILN_LOG_LEVEL: 'warn',
     ...settings,

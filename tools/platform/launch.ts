@@ -3,8 +3,19 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** The services a platform run starts (build-runner agents are started by the pool-manager). */
-export const SERVICES = ['api', 'ingest', 'scheduler', 'pool-manager', 'log-store', 'deployer'] as const;
+export const SERVICES = ['api', 'ingest', 'scheduler', 'pool-manager', 'log-store', 'deployer', 'git-status'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+
+/** The variable holding each service's HTTP port (libs/platform/config), and its default. */
+export const PORT_KEYS: Record<ServiceName, [key: string, fallback: number]> = {
+  api: ['KILN_API_PORT', 8080],
+  ingest: ['KILN_INGEST_PORT', 8081],
+  'log-store': ['KILN_LOG_STORE_PORT', 8082],
+  scheduler: ['KILN_SCHEDULER_PORT', 8083],
+  'pool-manager': ['KILN_POOL_MANAGER_PORT', 8084],
+  deployer: ['KILN_DEPLOYER_PORT', 8085],
+  'git-status': ['KILN_GIT_STATUS_PORT', 8086],
+};
 
 export interface PlatformOptions {
   /** Environment for every service (NATS_URL, DATABASE_URL, KILN_* ports and namespace). */
@@ -71,14 +82,7 @@ export async function stopService(s: RunningService, graceMs = 10_000): Promise<
 }
 
 export function portsOf(env: NodeJS.ProcessEnv): Record<ServiceName, number> {
-  return {
-    api: Number(env.KILN_API_PORT ?? 8080),
-    ingest: Number(env.KILN_INGEST_PORT ?? 8081),
-    'log-store': Number(env.KILN_LOG_STORE_PORT ?? 8082),
-    scheduler: Number(env.KILN_SCHEDULER_PORT ?? 8083),
-    'pool-manager': Number(env.KILN_POOL_MANAGER_PORT ?? 8084),
-    deployer: Number(env.KILN_DEPLOYER_PORT ?? 8085),
-  };
+  return Object.fromEntries(SERVICES.map((n) => [n, Number(env[PORT_KEYS[n][0]] ?? PORT_KEYS[n][1])])) as Record<ServiceName, number>;
 }
 
 /** Starts every service and waits until each is ready. */
@@ -98,7 +102,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<{ services: 
       // api and ingest first (no new work), then the pool (its agents), then the rest
       await Promise.all(['api', 'ingest'].map((n) => stopService(services.get(n as ServiceName)!)));
       await stopService(services.get('pool-manager')!);
-      await Promise.all(['scheduler', 'log-store', 'deployer'].map((n) => stopService(services.get(n as ServiceName)!)));
+      await Promise.all(['scheduler', 'log-store', 'deployer', 'git-status'].map((n) => stopService(services.get(n as ServiceName)!)));
     },
   };
 }
