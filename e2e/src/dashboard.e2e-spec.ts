@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
 import { dropSchema } from '@kiln/persistence';
@@ -9,12 +10,15 @@ import { Platform, TOKEN } from './harness';
 /**
  * The dashboard in a real browser (Debian's headless Chromium driven by playwright-core)
  * against a whole platform: enter the token, open a project, watch a running build's log
- * arrive live over SSE (in order, coloured), see it succeed, visit the pool. Each page is
- * saved to e2e/screenshots/.
+ * arrive live over SSE (in order, coloured), see it succeed, visit the pool, and watch a
+ * build's deploy warm its instances and switch traffic (and a deploy that never warms fail
+ * with its reason). Each page is saved to e2e/screenshots/.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(__dirname, '..', 'screenshots');
 const haveChromium = existsSync(CHROMIUM);
+/** The deployer's test app: cold (503) for WARM_AFTER_MS after start, then reports VERSION. */
+const APP = readFileSync(join(__dirname, '..', '..', 'apps', 'deployer', 'test', 'fixtures', 'warm-app.js'), 'utf8');
 if (!haveChromium) {
   process.stderr.write(
     `\n[dashboard e2e] NOT RUN: ${CHROMIUM} is missing. The dashboard's browser test needs Debian's chromium ` +
@@ -56,6 +60,43 @@ if (!haveChromium) {
       done
 `;
   const stepLine = (i: number) => (i % 3 === 0 ? `line ${i} ok` : `line ${i}`);
+
+  /** A pipeline with a `deploy` section: two instances of the test app on environment `web`. */
+  const deployPipeline = (version: string, app: string, warmup: string[]) =>
+    [
+      'steps:',
+      '  - name: check',
+      '    run: node --check app.js',
+      'deploy:',
+      '  environment: web',
+      `  start: VERSION=${version} ${app} node app.js`,
+      '  instances: 2',
+      '  warmup:',
+      ...warmup.map((l) => `    ${l}`),
+      '',
+    ].join('\n');
+
+  const pushCommit = async (sha: string, message: string): Promise<string> => {
+    const p = githubPush({ repoUrl: repo.bare, fullName: 'kiln-e2e/web', sha, secret, message });
+    const pushed = await fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    expect(pushed.status).toBe(202);
+    return ((await pushed.json()) as { buildId: string }).buildId;
+  };
+
+  /** `GET /` on the edge router as `web.localhost`: the deployed app's version, or the edge's status. */
+  const edgeVersion = (): Promise<string> =>
+    new Promise((resolve) => {
+      // (node:http: fetch does not let a caller set Host)
+      const url = new URL(platform.edge);
+      const req = request({ host: url.hostname, port: url.port, path: '/', headers: { host: 'web.localhost' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(res.statusCode === 200 ? (JSON.parse(body) as { version: string }).version : `edge ${res.statusCode}`));
+      });
+      req.on('error', (e) => resolve(`edge ${e.message}`));
+      req.end();
+    });
 
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   /** The text of the build's own lines in the log viewer (not Kiln's system lines), in page order. */
@@ -221,6 +262,64 @@ if (!haveChromium) {
     expect(await page.locator('table tbody tr').count()).toBeGreaterThanOrEqual(1);
     await shot('pool');
   }, 60_000);
+
+  let liveDeployId: string;
+
+  it('a build with a deploy section: the panel shows its instances warming, then the traffic switch', async () => {
+    // cold for 6 s: long enough for the page (which reads the deploy every 2 s) to see the warm-up
+    const sha = repo.commit({ '.kiln.yml': deployPipeline('v1', 'WARM_AFTER_MS=6000', ['paths: [/]', 'timeout: 60s']), 'app.js': APP }, 'deploy web v1');
+    const deployBuild = await pushCommit(sha, 'deploy web v1');
+    const short = deployBuild.slice(0, 8);
+    await page.goto(`${platform.api}/#/builds/${deployBuild}`);
+    await page.getByRole('heading', { level: 1, name: `Build #${short}` }).waitFor();
+
+    // the panel appears once the build succeeded and the deployer recorded the deploy
+    const panel = page.getByRole('region', { name: 'Deploy' });
+    await panel.waitFor({ timeout: 90_000 });
+    await page.locator('.build-status', { hasText: 'succeeded' }).waitFor();
+    await panel.locator('.deploy-env', { hasText: 'web' }).waitFor();
+    await panel.locator('.deploy-status .badge', { hasText: 'deploying' }).waitFor();
+    await panel.getByText('Warming up: web gets traffic once all 2 instances are warm.').waitFor();
+
+    // both instances warming, each showing what it last answered (503: the app is cold)
+    const instance = (n: number) => panel.locator('.deploy-instance', { has: page.locator('.step-name', { hasText: `instance ${n}` }) });
+    for (const n of [1, 2]) {
+      await instance(n).locator('.badge', { hasText: 'warming' }).waitFor({ timeout: 20_000 });
+    }
+    await instance(1).getByText('last answer: 503').waitFor();
+    expect(await panel.locator('.deploy-instance').count()).toBe(2);
+    expect(await edgeVersion()).toBe('edge 503'); // no instance takes traffic while cold
+    await panel.screenshot({ path: join(SHOTS, 'deploy-warming.png') });
+
+    // all warm: the traffic switched to them
+    await panel.locator('.deploy-status .badge', { hasText: 'live' }).waitFor({ timeout: 60_000 });
+    for (const n of [1, 2]) {
+      await instance(n).locator('.badge', { hasText: 'warm' }).waitFor();
+      await instance(n).getByText(/^warm after \d/).waitFor();
+    }
+    await panel.locator('.deploy-switch', { hasText: /^Traffic switched (just now|\d+ s ago) \(first deploy\)$/ }).waitFor();
+    const api = (await platform.call('GET', `/api/builds/${deployBuild}/deploys`)).body.items[0];
+    expect(api).toMatchObject({ status: 'live', environment: 'web' });
+    liveDeployId = api.id;
+    await panel.getByText(`deploy ${liveDeployId.slice(0, 8)}`).waitFor();
+    expect(await edgeVersion()).toBe('v1');
+    await panel.screenshot({ path: join(SHOTS, 'deploy.png') });
+    await shot('build-deployed');
+  }, 180_000);
+
+  it('a deploy that never warms: the panel shows why it failed and that the live version keeps serving', async () => {
+    const sha = repo.commit({ '.kiln.yml': deployPipeline('v2', 'NEVER_WARM=1', ['paths: [/]', 'timeout: 3s', 'requestTimeout: 1s']) }, 'deploy web v2 (never warm)');
+    const failedBuild = await pushCommit(sha, 'deploy web v2 (never warm)');
+    await page.goto(`${platform.api}/#/builds/${failedBuild}`);
+    const panel = page.getByRole('region', { name: 'Deploy' });
+    await panel.locator('.deploy-status .badge', { hasText: 'failed' }).waitFor({ timeout: 90_000 });
+    const reason = panel.locator('.deploy-summary .deploy-reason');
+    expect(await reason.textContent()).toMatch(/^Failed: instance [12] not warm after 3s \(no warm-up signal seen\): last GET \/: 503\.$/);
+    await panel.getByText(`No traffic moved: deploy ${liveDeployId.slice(0, 8)} keeps serving web.`).waitFor();
+    await panel.locator('.deploy-instance .badge', { hasText: 'failed' }).first().waitFor();
+    expect(await edgeVersion()).toBe('v1');
+    await panel.screenshot({ path: join(SHOTS, 'deploy-failed.png') });
+  }, 180_000);
 
   it('made no request outside the platform and raised no script or CSP error', () => {
     expect(requests.filter((u) => !u.startsWith(`${platform.api}/`))).toEqual([]);

@@ -66,7 +66,7 @@ export function BuildPage({ id }) {
     <\${ErrorNote} error=\${build.error} what="Could not load the build" />
     \${build.loading && html\`<\${Loading} what="the build" />\`}
     \${b && html\`<\${Facts} b=\${b} now=\${now} />\`}
-    \${b && html\`<\${Deploys} buildId=\${id} final=\${final} />\`}
+    \${b && html\`<\${Deploys} b=\${b} />\`}
     \${b && html\`<div class="build-body">
       <section class="steps-panel card" aria-labelledby="steps-heading">
         <h2 id="steps-heading">Steps</h2>
@@ -87,23 +87,78 @@ export function BuildPage({ id }) {
     </div>\`}\`;
 }
 
-/** The deploy a succeeded build started, if its pipeline has a deploy section: status and each instance's warm-up. */
-function Deploys({ buildId, final }) {
-  const deploys = useResource(() => api('api/builds/' + enc(buildId) + '/deploys'), [buildId], (d) =>
-    !final || (d && d.items.some((x) => x.status === 'deploying')) ? POLL_MS : 0,
-  );
+/** A succeeded build's deploy is recorded a moment after the build ends (the deployer fetches the commit first): look for it this long. */
+const DEPLOY_APPEARS_MS = 60000;
+
+/**
+ * The deploy a succeeded build started, if its pipeline has a deploy section: its environment
+ * and status, each instance's warm-up, and the traffic switch (or why there was none).
+ * Read again every 2 s while the build runs, while the deploy is in progress, and for a
+ * while after the build succeeded until the deploy shows up.
+ */
+function Deploys({ b }) {
+  const final = isFinal(b.status);
+  const deploys = useResource(() => api('api/builds/' + enc(b.id) + '/deploys'), [b.id], (d, err) => {
+    if (err) return err.status === 404 ? 0 : POLL_MS;
+    if (!final || (d && d.items.some((x) => x.status === 'deploying'))) return POLL_MS;
+    const waiting = b.status === 'succeeded' && d && d.items.length === 0 && Date.now() - Date.parse(b.finishedAt || '') < DEPLOY_APPEARS_MS;
+    return waiting ? POLL_MS : 0;
+  });
   const items = deploys.data ? deploys.data.items : [];
+  const now = useNow(items.some((x) => x.status === 'deploying'));
   if (!items.length) return null;
   return html\`<section class="card deploys" aria-labelledby="deploys-heading">
     <h2 id="deploys-heading">Deploy</h2>
-    \${items.map((d) => html\`<div key=\${d.id}>
-      <p><strong>\${d.environment}</strong> <\${StatusBadge} status=\${d.status} /> \${d.reason ? html\`<span class="muted">\${d.reason}</span>\` : ''}</p>
-      <ol class="steps">\${d.instances.map((i) => html\`<li key=\${i.id} class="step">
-        <span class="step-name">instance \${i.index + 1}</span>
-        <span class="step-meta"><\${StatusBadge} status=\${i.status} />\${i.port ? html\`<span class="mono">:\${i.port}</span>\` : ''}\${i.observation ? html\`<span class="muted">\${i.observation}</span>\` : ''}</span>
-      </li>\`)}</ol>
-    </div>\`)}
+    \${items.map((d) => html\`<\${DeployCard} key=\${d.id} d=\${d} now=\${now} />\`)}
   </section>\`;
+}
+
+function DeployCard({ d, now }) {
+  const total = d.spec ? d.spec.instances : d.instances.length;
+  const warm = d.instances.filter((i) => i.status === 'warm').length;
+  return html\`<div class="deploy">
+    <p class="deploy-head">
+      <span class="deploy-env">\${d.environment || 'no environment'}</span>
+      <span class="deploy-status" role="status" aria-live="polite" aria-atomic="true"><\${StatusBadge} status=\${d.status} /></span>
+      <span class="muted mono" title=\${d.id}>deploy \${shortId(d.id)}</span>
+      \${d.status === 'deploying' && total > 0 && html\`<span class="muted">\${warm} of \${total} warm</span>\`}
+    </p>
+    <p class=\${'deploy-summary deploy-summary-' + d.status}><\${DeploySummary} d=\${d} total=\${total} now=\${now} /></p>
+    \${d.instances.length > 0 && html\`<ol class="steps deploy-instances" aria-label="Instances">\${d.instances.map((i) => html\`<\${InstanceRow} key=\${i.id} i=\${i} ended=\${d.status === 'failed' || d.status === 'rolled_back'} now=\${now} />\`)}</ol>\`}
+  </div>\`;
+}
+
+function DeploySummary({ d, total, now }) {
+  const prev = d.previousDeployId ? html\`deploy <span class="mono" title=\${d.previousDeployId}>\${shortId(d.previousDeployId)}</span>\` : null;
+  if (d.status === 'deploying') {
+    return prev
+      ? html\`Warming up: traffic stays on \${prev} until all \${total} new instances are warm.\`
+      : html\`Warming up: \${d.environment} gets traffic once all \${total} instances are warm.\`;
+  }
+  if (d.status === 'live') {
+    return html\`<span class="deploy-switch">Traffic switched <\${Ago} iso=\${d.switchedAt} now=\${now} />\${prev ? html\` from \${prev}\` : ' (first deploy)'}</span>\${d.startedAt ? ', ' + span(d.startedAt, d.switchedAt, now) + ' after the deploy started' : ''}.\`;
+  }
+  const what = d.status === 'rolled_back' ? 'Rolled back' : 'Failed';
+  return html\`<span class="deploy-reason">\${what}: \${d.reason || 'no reason recorded'}.</span>
+    \${d.environment ? (prev ? html\` No traffic moved: \${prev} keeps serving \${d.environment}.\` : html\` No traffic moved.\`) : ''}\`;
+}
+
+/** One instance; one still warming when its deploy ended was stopped with it. */
+function InstanceRow({ i, ended, now }) {
+  const status = ended && i.status === 'warming' ? 'stopped' : i.status;
+  return html\`<li class=\${'step deploy-instance deploy-instance-' + status}>
+    <span class="step-name">instance \${i.index}</span>
+    <span class="step-meta">
+      <\${StatusBadge} status=\${status} />
+      \${i.port ? html\`<span class="mono" title="port">:\${i.port}</span>\` : ''}
+      \${status === 'warming' && html\`<span>\${i.observation ? 'last answer: ' + i.observation : 'starting'}\${i.signalSeen ? ' (warm-up signal seen)' : ''}</span>\`}
+      \${status === 'warming' && html\`<span>\${span(i.startedAt, null, now)}</span>\`}
+      \${status === 'stopped' && html\`<span>stopped with the deploy\${i.observation ? ' (last answer: ' + i.observation + ')' : ''}</span>\`}
+      \${status === 'warm' && html\`<span>warm after \${span(i.startedAt, i.warmAt, now)}</span>\`}
+      \${status === 'failed' && i.reason && html\`<span class="deploy-reason">\${i.reason}</span>\`}
+      \${i.warnings && i.warnings.length > 0 && html\`<span class="deploy-warning" title=\${i.warnings.join('\n')}>⚠ \${i.warnings.length === 1 ? i.warnings[0] : i.warnings.length + ' warnings'}</span>\`}
+    </span>
+  </li>\`;
 }
 
 function Facts({ b, now }) {

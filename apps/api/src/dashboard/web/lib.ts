@@ -242,6 +242,10 @@ const ICONS = {
   leased: '▶',
   warming: '◐',
   provisioning: '○',
+  deploying: '◐',
+  live: '●',
+  rolled_back: '↺',
+  stopped: '■',
 };
 
 /** A status as an icon and a word (never colour alone). */

@@ -173,14 +173,14 @@ input, select {
   background: var(--wait-bg); color: var(--wait);
 }
 .badge-icon { font-size: 11px; width: 1em; text-align: center; }
-.st-succeeded, .st-warm { background: var(--ok-bg); color: var(--ok); }
-.st-failed, .st-timed_out { background: var(--bad-bg); color: var(--bad); }
-.st-running, .st-assigned, .st-leased { background: var(--run-bg); color: var(--run); }
+.st-succeeded, .st-warm, .st-live { background: var(--ok-bg); color: var(--ok); }
+.st-failed, .st-timed_out, .st-rolled_back { background: var(--bad-bg); color: var(--bad); }
+.st-running, .st-assigned, .st-leased, .st-deploying { background: var(--run-bg); color: var(--run); }
 .st-warming, .st-provisioning { background: var(--info-bg); color: var(--info); }
-.st-running .badge-icon, .st-leased .badge-icon { animation: pulse 1.2s ease-in-out infinite; }
+.st-running .badge-icon, .st-leased .badge-icon, .st-deploying .badge-icon { animation: pulse 1.2s ease-in-out infinite; }
 @keyframes pulse { 50% { opacity: 0.35; } }
 @media (prefers-reduced-motion: reduce) {
-  .st-running .badge-icon, .st-leased .badge-icon, .conn-live .conn-dot { animation: none; }
+  .st-running .badge-icon, .st-leased .badge-icon, .st-deploying .badge-icon, .conn-live .conn-dot { animation: none; }
 }
 
 /* ---- pool ---- */
@@ -208,6 +208,17 @@ input, select {
 .step-name { grid-area: name; font-weight: 600; overflow-wrap: anywhere; }
 .step-meta { grid-area: meta; display: flex; align-items: center; flex-wrap: wrap; gap: 4px 10px; font-size: 12.5px; color: var(--muted); font-variant-numeric: tabular-nums; }
 .step-jump { grid-area: jump; }
+
+/* ---- deploy (beside the build) ---- */
+.deploys { padding: 12px 16px 6px; margin-bottom: 16px; }
+.deploys h2 { margin: 0 0 6px; }
+.deploy + .deploy { border-top: 1px solid var(--border); margin-top: 8px; padding-top: 8px; }
+.deploy-head { display: flex; align-items: center; flex-wrap: wrap; gap: 6px 12px; margin: 0 0 4px; }
+.deploy-env { font-weight: 700; font-size: 16px; }
+.deploy-summary { margin: 0 0 6px; }
+.deploy-summary-failed .deploy-reason, .deploy-summary-rolled_back .deploy-reason, .deploy-instance .deploy-reason { color: var(--bad); }
+.deploy-instances .step { grid-template-areas: 'name name' 'meta meta'; }
+.deploy-warning { color: var(--run); }
 
 /* ---- log ---- */
 .log-panel { min-width: 0; }
