@@ -1,22 +1,10 @@
-import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
-import { PORT_KEYS, startPlatform, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
+import { freePort, PORT_KEYS, startPlatform, startPlatformOnFreePorts, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
 
 export const TOKEN = 'e2e-admin-token';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** A whole Kiln platform on real NATS and PostgreSQL, in its own namespace and ports. */
 export class Platform {
@@ -35,41 +23,25 @@ export class Platform {
     return `http://127.0.0.1:${this.env.KILN_EDGE_PORT}`;
   }
 
-  /**
-   * Starts the platform; once more on fresh ports if a service died at start (two suites
-   * running side by side can be handed the same free port between probe and bind).
-   */
+  /** Starts the platform on free ports (once more on fresh ports if one was taken meanwhile). */
   async start(extra: NodeJS.ProcessEnv = {}): Promise<void> {
-    try {
-      await this.startOnce(extra);
-    } catch (e) {
-      this.logs.push(`harness: platform start failed (${(e as Error).message}); retrying on fresh ports`);
-      await this.startOnce(extra);
-    }
-  }
-
-  private async startOnce(extra: NodeJS.ProcessEnv): Promise<void> {
-    const [api, ingest, logStore, scheduler, pool, deployer, edge, gitStatus] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-    this.env = {
+    const base = {
       NATS_URL: testNatsUrl(),
       DATABASE_URL: testDatabaseUrl(),
       KILN_NAMESPACE: this.namespace,
       KILN_ADMIN_TOKEN: TOKEN,
-      KILN_API_PORT: String(api),
-      KILN_INGEST_PORT: String(ingest),
-      KILN_LOG_STORE_PORT: String(logStore),
-      KILN_SCHEDULER_PORT: String(scheduler),
-      KILN_POOL_MANAGER_PORT: String(pool),
-      KILN_DEPLOYER_PORT: String(deployer),
-      KILN_EDGE_PORT: String(edge),
-      KILN_GIT_STATUS_PORT: String(gitStatus),
       KILN_POOL_MIN_WARM: '2',
       KILN_WORK_ROOT: join(this.tmp, 'workers'),
       KILN_GIT_MIRROR_DIR: join(this.tmp, 'git-mirrors'),
       KILN_HEARTBEAT_MS: '1000',
       ...extra,
     };
-    this.running = await startPlatform({ env: this.env, onLine: (s, l) => this.logs.push(`${s} ${l}`) });
+    const started = await startPlatformOnFreePorts(base, {
+      onLine: (s, l) => this.logs.push(`${s} ${l}`),
+      onRetry: (reason) => this.logs.push(`harness: platform start failed (${reason}); retrying on fresh ports`),
+    });
+    this.env = started.env;
+    this.running = started.platform;
   }
 
   service(name: ServiceName): RunningService {

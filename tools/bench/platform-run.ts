@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -8,20 +7,11 @@ import { dropSchema } from '@kiln/persistence';
 import { deleteStreams } from '@kiln/event-store';
 import { GitFixture } from '../platform/git-fixture';
 import { githubPush } from '../platform/github-push';
-import { ServiceName, startPlatform } from '../platform/launch';
+import { ServiceName, startPlatformOnFreePorts } from '../platform/launch';
 
 export const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
 export const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const TOKEN = 'bench-token';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 export interface BenchEvent {
   type: string;
@@ -47,28 +37,19 @@ export async function withPlatform<T>(
 ): Promise<T> {
   const namespace = `bench${Date.now().toString(36)}`;
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const env = {
+  const t0 = performance.now();
+  const { env, platform } = await startPlatformOnFreePorts({
     NATS_URL,
     DATABASE_URL,
     KILN_NAMESPACE: namespace,
     KILN_ADMIN_TOKEN: TOKEN,
-    KILN_API_PORT: String(ports[0]),
-    KILN_INGEST_PORT: String(ports[1]),
-    KILN_LOG_STORE_PORT: String(ports[2]),
-    KILN_SCHEDULER_PORT: String(ports[3]),
-    KILN_POOL_MANAGER_PORT: String(ports[4]),
-    KILN_DEPLOYER_PORT: String(ports[5]),
-    KILN_EDGE_PORT: String(ports[6]),
-    KILN_GIT_STATUS_PORT: String(ports[7]),
     KILN_WORK_ROOT: join(tmp, 'workers'),
+    KILN_GIT_MIRROR_DIR: join(tmp, 'git-mirrors'),
     KILN_LOG_LEVEL: 'warn',
     ...settings,
-  };
-  const api = `http://127.0.0.1:${ports[0]}`;
-  const t0 = performance.now();
-  const platform = await startPlatform({ env });
+  });
   const startMs = performance.now() - t0;
+  const api = `http://127.0.0.1:${env.KILN_API_PORT}`;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
   const call = async <R>(path: string, init?: RequestInit) => (await (await fetch(api + path, { headers, ...init })).json()) as R;
   try {

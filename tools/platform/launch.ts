@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -105,4 +106,44 @@ export async function startPlatform(opts: PlatformOptions): Promise<{ services: 
       await Promise.all(['scheduler', 'log-store', 'deployer', 'git-status'].map((n) => stopService(services.get(n as ServiceName)!)));
     },
   };
+}
+
+/** A port nobody listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Free ports for every service and the edge router, as their `KILN_*_PORT` variables. */
+export async function freePortEnv(): Promise<Record<string, string>> {
+  const keys = [...SERVICES.map((n) => PORT_KEYS[n][0]), 'KILN_EDGE_PORT'];
+  const ports = await Promise.all(keys.map(() => freePort()));
+  return Object.fromEntries(keys.map((k, i) => [k, String(ports[i])]));
+}
+
+/**
+ * Starts the platform on free ports (`env` with the ports added); once more on fresh ports
+ * if a service died at start: two runs side by side can be handed the same free port
+ * between probe and bind.
+ */
+export async function startPlatformOnFreePorts(
+  env: NodeJS.ProcessEnv,
+  opts: Omit<PlatformOptions, 'env'> & { onRetry?: (reason: string) => void } = {},
+): Promise<{ env: NodeJS.ProcessEnv; platform: Awaited<ReturnType<typeof startPlatform>> }> {
+  const once = async () => {
+    const withPorts = { ...env, ...(await freePortEnv()) };
+    return { env: withPorts, platform: await startPlatform({ ...opts, env: withPorts }) };
+  };
+  try {
+    return await once();
+  } catch (e) {
+    opts.onRetry?.((e as Error).message);
+    return once();
+  }
 }
