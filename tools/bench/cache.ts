@@ -116,8 +116,9 @@ export async function benchCache(print: (line: string) => void): Promise<void> {
   await withPlatform({ KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '4' }, async ({ call, repo, push, api }) => {
     const waitWarm = async () => {
       for (let k = 0; k < 1200; k++) {
-        const pool = await call<{ counts?: Record<string, number> }>('/api/pool');
-        if ((pool.counts?.warm ?? 0) >= 1) return;
+        // a dropped keep-alive connection on this loaded machine is not a reason to stop
+        const pool = await call<{ counts?: Record<string, number> }>('/api/pool').catch(() => null);
+        if ((pool?.counts?.warm ?? 0) >= 1) return;
         await new Promise((r) => setTimeout(r, 50));
       }
     };
