@@ -8,7 +8,7 @@ import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { HeartbeatSender } from './heartbeat';
 import { JobRunner } from './job-runner';
-import { cacheWarmUp } from '../cache/cache-warm-up';
+import { CacheRefresh, cacheWarmUp, refreshWhileIdle } from '../cache/cache-warm-up';
 import { warmUp } from './warm-up';
 
 /**
@@ -23,6 +23,8 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   private heartbeat: HeartbeatSender;
   private watch: Following | null = null;
   private job: Promise<void> | null = null;
+  /** Keeps the prefetched cache copies current while the worker is idle. */
+  private cacheRefresh: CacheRefresh | null = null;
   private exiting = false;
   private readonly log: Logger;
 
@@ -66,6 +68,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
     this.log.info('worker warm', { checks });
+    void this.startCacheRefresh();
     this.watch = await follow(this.store.js, this.store.jsm, {
       stream: this.aggs.worker.stream,
       filter: this.subject,
@@ -73,6 +76,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
         const e = this.aggs.worker.codec.decode(m.data, m.seq, m.subject);
         if (e.type === 'WorkerLeased' && !this.job) {
           const job = e.data.job;
+          this.stopCacheRefresh();
           this.job = inSpan('agent.build', { [Attr.buildId]: job.buildId, [Attr.workerId]: this.workerId, [Attr.attempt]: job.attempt }, () => this.runJob(job), {
             parent: e.meta.traceparent,
           });
@@ -100,11 +104,31 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
         await this.store.handle(this.aggs.worker, this.subject, { type: 'ReleaseWorker', buildId: job.buildId, now: new Date().toISOString() }, this.cause());
         this.heartbeat.buildId = null;
         this.job = null;
+        void this.startCacheRefresh();
       }
     } catch (e) {
       log.error('build crashed', { err: e as Error });
       await this.retire(`agent error: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Runs beside the lease watch, never before it; a lease that came while it was starting
+   * stops it at once. One that cannot start is logged: the worker is warm with what it has.
+   */
+  private async startCacheRefresh(): Promise<void> {
+    try {
+      const refresh = await refreshWhileIdle(this.nc, this.names, this.cfg, (message, detail) => this.log.warn(message, detail));
+      if (this.job || this.exiting) refresh.stop();
+      else this.cacheRefresh = refresh;
+    } catch (e) {
+      this.log.warn('cache refresh did not start', { reason: (e as Error).message });
+    }
+  }
+
+  private stopCacheRefresh(): void {
+    this.cacheRefresh?.stop();
+    this.cacheRefresh = null;
   }
 
   private async retire(reason: string): Promise<void> {
@@ -126,6 +150,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopCacheRefresh();
     this.heartbeat.stop();
     await this.watch?.stop();
   }

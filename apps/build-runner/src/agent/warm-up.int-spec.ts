@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsConnection } from 'nats';
 import { kilnNames, newId } from '@kiln/contracts';
-import { CacheStore } from '@kiln/build-cache';
+import { CacheStore, LocalCache } from '@kiln/build-cache';
 import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore, readSubject, lastSubjectSeq } from '@kiln/event-store';
 import { testNamespace, testNatsUrl } from '@kiln/testing';
-import { cacheWarmUp } from '../cache/cache-warm-up';
+import { cacheWarmUp, refreshWhileIdle } from '../cache/cache-warm-up';
 import { cacheStoreOf, localCacheDir, restoreStepCache } from '../cache/step-cache';
 import { CacheWarmUp, warmUp } from './warm-up';
 
@@ -97,6 +97,33 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
     const events = await readSubject(store.js, aggs.build.stream, subject, await lastSubjectSeq(store.jsm, aggs.build.stream, subject));
     const restoredEvent = events.map((m) => aggs.build.codec.decode(m.data, m.seq, m.subject)).find((e) => e.type === 'CacheRestored');
     expect(restoredEvent?.data).toMatchObject({ key: 'npm-v1', result: 'hit', matchedKey: 'npm-v1' });
+  });
+
+  it('an idle warm worker also copies an entry saved after its warm-up', async () => {
+    const workRoot = join(tmp, 'worker-idle');
+    await warmUp({ workRoot, cache: cacheWarmUp(nc, names, settings(workRoot)) });
+    const warnings: string[] = [];
+    const refresh = await refreshWhileIdle(nc, names, settings(workRoot), (m) => warnings.push(m));
+    try {
+      const src = join(tmp, 'late');
+      mkdirSync(join(src, 'vendor'), { recursive: true });
+      writeFileSync(join(src, 'vendor/late.txt'), 'saved after the warm-up');
+      const projectId = newId();
+      const saver = await CacheStore.open(other, names);
+      await saver.save(projectId, 'late', src, ['vendor']);
+      const sha = (await saver.get(projectId, 'late'))!.sha256;
+      const local = new LocalCache(localCacheDir(workRoot));
+      for (let i = 0; i < 200 && !existsSync(local.unpackedPath(sha)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(local.has(sha)).toBe(true);
+      const cache = await cacheStoreOf(nc, names);
+      const ws = join(workRoot, 'build-late');
+      mkdirSync(ws);
+      expect(await cache.restore(projectId, 'late', [], ws, { local })).toMatchObject({ result: 'hit', source: 'local' });
+      expect(readFileSync(join(ws, 'vendor/late.txt'), 'utf8')).toBe('saved after the warm-up');
+      expect(warnings).toEqual([]);
+    } finally {
+      refresh.stop();
+    }
   });
 
   it('with prefetch set to 0 the cache is still checked and nothing is copied', async () => {

@@ -35,3 +35,56 @@ export function cacheWarmUp(
         : undefined,
   };
 }
+
+/** A running refresh of a worker's prefetched copies. */
+export interface CacheRefresh {
+  /** Stops watching and aborts a copy in progress (does not wait for it: a build is about to start). */
+  stop(): void;
+}
+
+/** Saves arriving together (a batch of builds finishing) cause one refresh. */
+const REFRESH_DEBOUNCE_MS = 500;
+
+/**
+ * While the worker is warm and idle, keeps its prefetched copies current: an entry saved
+ * after the warm-up, which this worker does not hold, starts the same prefetch again
+ * (one at a time, within the same limits and timeout), so a worker that warmed before a
+ * save still restores it locally. The agent stops it when a lease arrives.
+ */
+export async function refreshWhileIdle(
+  nc: NatsConnection,
+  names: KilnNames,
+  cfg: Pick<KilnConfig, 'workRoot' | 'poolCachePrefetch' | 'poolCachePrefetchBytes' | 'poolCachePrefetchTimeoutMs'>,
+  warn: (message: string, detail: Record<string, unknown>) => void,
+): Promise<CacheRefresh> {
+  if (cfg.poolCachePrefetch <= 0) return { stop: () => undefined };
+  const store = await cacheStoreOf(nc, names);
+  const local = new LocalCache(localCacheDir(cfg.workRoot));
+  const stopped = new AbortController();
+  let queue: Promise<void> = Promise.resolve();
+  let pending: NodeJS.Timeout | null = null;
+  const refresh = async () => {
+    if (stopped.signal.aborted) return;
+    try {
+      const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(cfg.poolCachePrefetchTimeoutMs)]);
+      const r = await store.prefetch(local, { count: cfg.poolCachePrefetch, maxBytes: cfg.poolCachePrefetchBytes, signal, unpack: true });
+      for (const f of r.failed) warn('cache refresh: an entry was not copied', { reason: `${f.projectId} ${f.key}: ${f.reason}` });
+    } catch (e) {
+      if (!stopped.signal.aborted) warn('cache refresh failed; the worker keeps the copies it has', { reason: (e as Error).message });
+    }
+  };
+  const unwatch = await store.watchSaves((entry) => {
+    if (stopped.signal.aborted || pending || local.has(entry.sha256)) return;
+    pending = setTimeout(() => {
+      pending = null;
+      queue = queue.then(refresh);
+    }, REFRESH_DEBOUNCE_MS);
+  });
+  return {
+    stop: () => {
+      stopped.abort(new Error('worker leased'));
+      if (pending) clearTimeout(pending);
+      unwatch();
+    },
+  };
+}

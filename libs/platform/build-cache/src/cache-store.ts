@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { KV, NatsConnection, ObjectStore } from 'nats';
+import { KV, KvWatchInclude, NatsConnection, ObjectStore } from 'nats';
 import { KilnNames } from '@kiln/contracts';
 import { LocalCache } from './local-cache';
 import { sha256Meter } from './meter';
@@ -126,6 +126,22 @@ export class CacheStore {
     return `cache reachable (object store ${o.bucket}: ${o.size} bytes; keys ${k.bucket}: ${k.values} entries)`;
   }
 
+  /**
+   * Calls `onSaved` with every entry saved from now on (a save writes a pointer with no
+   * hits; a restore's hit count update is not a save). Returns a function that stops.
+   */
+  async watchSaves(onSaved: (entry: CacheEntry) => void): Promise<() => void> {
+    const updates = await this.pointers.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
+    void (async () => {
+      for await (const e of updates) {
+        if (e.operation !== 'PUT' || !e.value.length) continue;
+        const entry = e.json<CacheEntry>();
+        if (entry.hits === 0) onSaved(entry);
+      }
+    })();
+    return () => updates.stop();
+  }
+
   /** Collects the key listing first: awaiting other KV calls inside its iteration cuts it short. */
   private async keys(filter?: string): Promise<string[]> {
     const all: string[] = [];
@@ -240,8 +256,8 @@ export class CacheStore {
    * Copies the most used entries of every project into a worker's local cache (the pool
    * warm-up), within the limits (`maxBytes` counts archive bytes). With `unpack`, each is
    * also unpacked there (checked), so the next restore of it is a move rather than an
-   * extraction. An entry that cannot be copied is reported and skipped; an abort stops
-   * the copy in progress and rejects.
+   * extraction. Copies no longer chosen are dropped. An entry that cannot be copied is
+   * reported and skipped; an abort stops the copy in progress and rejects.
    */
   async prefetch(local: LocalCache, limits: PrefetchLimits & { signal?: AbortSignal; unpack?: boolean }): Promise<PrefetchResult> {
     const t0 = performance.now();
@@ -270,6 +286,9 @@ export class CacheStore {
         out.failed.push({ projectId: entry.projectId, key: entry.key, reason: (e as Error).message });
       }
     }
+    // the copies follow the choice: what fell out of it (an older archive of a key) goes
+    const chosenDigests = new Set(chosen.map((e) => e.sha256));
+    for (const held of await local.list()) if (!chosenDigests.has(held.sha256)) await local.drop(held.sha256);
     out.seconds = (performance.now() - t0) / 1000;
     return out;
   }

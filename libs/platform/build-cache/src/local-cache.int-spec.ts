@@ -91,6 +91,8 @@ describe('Prefetched cache copies on a fresh worker (real NATS)', () => {
     const fresh = await CacheStore.open(worker, names);
     const local = new LocalCache(join(tmp, 'worker-2', '.kiln-cache'));
     await fresh.prefetch(local, { count: 10, maxBytes: 1 << 30 });
+    const v1 = (await fresh.get('pc', 'k'))!.sha256;
+    expect(local.has(v1)).toBe(true);
     await saver.save('pc', 'k', dirWith({ 'out/v.txt': 'v2' }), ['out']);
     const ws = dirWith({});
     const before = fresh.reads.store;
@@ -98,6 +100,10 @@ describe('Prefetched cache copies on a fresh worker (real NATS)', () => {
     expect(r).toMatchObject({ result: 'hit', source: 'store' });
     expect(fresh.reads.store).toBe(before + 1);
     expect(readFileSync(join(ws, 'out/v.txt'), 'utf8')).toBe('v2');
+    // a later prefetch copies the new archive and drops the one no pointer names any more
+    await fresh.prefetch(local, { count: 10, maxBytes: 1 << 30 });
+    expect(local.has((await fresh.get('pc', 'k'))!.sha256)).toBe(true);
+    expect(local.has(v1)).toBe(false);
   });
 
   it('a damaged local copy is dropped and the entry is read from the object store instead', async () => {

@@ -68,7 +68,13 @@ export class LocalCache {
     await rm(this.path(sha256), { force: true });
   }
 
-  /** The copies held, with their sizes. */
+  /** Drops everything held for `sha256`: the archive and its unpacked tree. */
+  async drop(sha256: string): Promise<void> {
+    await rm(this.unpackedPath(sha256), { recursive: true, force: true });
+    await this.remove(sha256);
+  }
+
+  /** The archive copies held, with their sizes. */
   async list(): Promise<{ sha256: string; size: number }[]> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const out: { sha256: string; size: number }[] = [];
