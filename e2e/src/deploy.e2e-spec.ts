@@ -216,6 +216,8 @@ describe('Kiln deploys end to end', () => {
       // ready means recovered: the deploy has its final state already
       const failed = await deployOf(warming.id);
       expect(failed).toMatchObject({ status: 'failed', reason: 'the deployer restarted during the deploy' });
+      // never left warming: its instances show as stopped with it
+      expect(failed.instances.map((i: { status: string }) => i.status)).toEqual(['stopped', 'stopped']);
       const types = await eventTypes(warming.id);
       expect(types[types.length - 1]).toBe('DeployFailed');
       expect(types).not.toContain('TrafficSwitched');

@@ -19,6 +19,7 @@ export function deployView(d: ExistingDeploy) {
     instances: d.instances.map((i) => ({
       id: i.instanceId,
       index: i.index,
+      /** warming | warm | failed | stopped (it was stopped with a deploy that did not switch) */
       status: i.status,
       pid: i.pid,
       port: i.port,

@@ -99,7 +99,8 @@ describe('deploy runner and edge router', () => {
     const samples = await load.stop();
 
     expect(final).toMatchObject({ status: 'failed' });
-    expect(final.status !== 'none' && final.reason).toMatch(/^instance \d not warm after 1\.5s \(no warm-up signal seen\): last GET \/: 503$/);
+    // (on a loaded machine the last probe may be the one the deadline cut short)
+    expect(final.status !== 'none' && final.reason).toMatch(/^instance \d not warm after 1\.5s \(no warm-up signal seen\): last GET \/: (503|no answer within \d+ms \(hanging\))$/);
     expect(took).toBeGreaterThanOrEqual(1500);
     expect(took).toBeLessThan(6000);
     expect(samples.length).toBeGreaterThan(10);

@@ -304,6 +304,17 @@ describe('deploy decider', () => {
       ]);
       expect(state).toMatchObject({ status: 'rolled_back', reason: 'instance 2 exited with code 1', finishedAt: T3 });
       expect(isDeployFinal(state)).toBe(true);
+      // the crashed one failed; the other was stopped with the deploy
+      expect(state.status !== 'none' && state.instances.map((i) => i.status)).toEqual(['stopped', 'failed']);
+    });
+
+    it('a deploy that ends without a switch leaves no instance warming or warm: they were stopped with it', () => {
+      const state = fold(deployDecider, [...oneWarm, { type: 'DeployFailed', data: { deployId: DEPLOY, buildId: BUILD, projectId: PROJECT, reason: 'the deployer restarted during the deploy', failedAt: T4 } }]);
+      expect(state).toMatchObject({ status: 'failed', reason: 'the deployer restarted during the deploy' });
+      expect(state.status !== 'none' && state.instances.map((i) => [i.instanceId, i.status])).toEqual([
+        [I1, 'stopped'],
+        [I2, 'stopped'],
+      ]);
     });
   });
 });

@@ -13,7 +13,8 @@ export interface DeployInstanceState {
   index: number;
   pid: number;
   port: number;
-  status: 'warming' | 'warm' | 'failed';
+  /** `stopped`: it was warming or warm when its deploy ended without a switch (it was stopped with it). */
+  status: 'warming' | 'warm' | 'failed' | 'stopped';
   /** Last warm-up observation while warming (e.g. `503`). */
   observation: string | null;
   signalSeen: boolean;
@@ -283,12 +284,17 @@ function evolve(state: Deploy, event: DeployEvent): Deploy {
     case 'TrafficSwitched':
       return { ...d, status: 'live', switchedAt: event.data.switchedAt, finishedAt: event.data.switchedAt };
     case 'DeployFailed':
-      return { ...d, status: 'failed', reason: event.data.reason, finishedAt: event.data.failedAt };
+      return { ...d, status: 'failed', reason: event.data.reason, finishedAt: event.data.failedAt, instances: stopAll(d.instances) };
     case 'DeployRolledBack':
-      return { ...d, status: 'rolled_back', reason: event.data.reason, finishedAt: event.data.rolledBackAt };
+      return { ...d, status: 'rolled_back', reason: event.data.reason, finishedAt: event.data.rolledBackAt, instances: stopAll(d.instances) };
     default:
       return assertNever(event);
   }
+}
+
+/** A deploy that ended without a switch stops its instances: none stays `warming` or `warm`. */
+function stopAll(instances: DeployInstanceState[]): DeployInstanceState[] {
+  return instances.map((i) => (i.status === 'failed' ? i : { ...i, status: 'stopped' }));
 }
 
 function update(instances: DeployInstanceState[], instanceId: string, patch: Partial<DeployInstanceState>): DeployInstanceState[] {

@@ -124,7 +124,7 @@ function DeployCard({ d, now }) {
       \${d.status === 'deploying' && total > 0 && html\`<span class="muted">\${warm} of \${total} warm</span>\`}
     </p>
     <p class=\${'deploy-summary deploy-summary-' + d.status}><\${DeploySummary} d=\${d} total=\${total} now=\${now} /></p>
-    \${d.instances.length > 0 && html\`<ol class="steps deploy-instances" aria-label="Instances">\${d.instances.map((i) => html\`<\${InstanceRow} key=\${i.id} i=\${i} ended=\${d.status === 'failed' || d.status === 'rolled_back'} now=\${now} />\`)}</ol>\`}
+    \${d.instances.length > 0 && html\`<ol class="steps deploy-instances" aria-label="Instances">\${d.instances.map((i) => html\`<\${InstanceRow} key=\${i.id} i=\${i} now=\${now} />\`)}</ol>\`}
   </div>\`;
 }
 
@@ -143,9 +143,9 @@ function DeploySummary({ d, total, now }) {
     \${d.environment ? (prev ? html\` No traffic moved: \${prev} keeps serving \${d.environment}.\` : html\` No traffic moved.\`) : ''}\`;
 }
 
-/** One instance; one still warming when its deploy ended was stopped with it. */
-function InstanceRow({ i, ended, now }) {
-  const status = ended && i.status === 'warming' ? 'stopped' : i.status;
+/** One instance: warming (with what it last answered), warm, failed (why), or stopped with its deploy. */
+function InstanceRow({ i, now }) {
+  const status = i.status;
   return html\`<li class=\${'step deploy-instance deploy-instance-' + status}>
     <span class="step-name">instance \${i.index}</span>
     <span class="step-meta">
