@@ -5,6 +5,8 @@ export const Attr = {
   workerId: 'kiln.worker.id',
   attempt: 'kiln.attempt',
   retryOf: 'kiln.retry.of',
+  /** The commit a push built (OpenTelemetry's VCS semantic convention). */
+  commitSha: 'vcs.ref.head.revision',
   eventType: 'kiln.event.type',
   commandType: 'kiln.command.type',
   /** Docker label naming a worker container. */

@@ -2,13 +2,13 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@ne
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { Attr, BuildStatuses, InvalidError, KilnNames, newId, NotFoundError } from '@kiln/contracts';
-import { Aggregates, createAggregate, endLogOf, EventStore } from '@kiln/event-store';
+import { Aggregates, endLogOf, EventStore, requestBuild } from '@kiln/event-store';
 import { AGGREGATES, NAMES } from '@kiln/service-kit';
 import { BuildRow } from '../read-model/entities';
 import { READ_DB } from '../read-model/read-db';
 import { validate } from '../validation';
-import { inSpan } from '@kiln/telemetry';
 import { buildView } from './build-view';
+import { isActive, loadOr404 } from '../aggregates/load-or-404';
 
 export const TriggerBuild = z.object({
   ref: z.string().min(1).default('refs/heads/main'),
@@ -67,35 +67,13 @@ export class BuildsController {
   @HttpCode(202)
   async trigger(@Param('id') projectId: string, @Body() body: unknown) {
     const input = validate(TriggerBuild, body);
-    const project = await this.store.load(this.aggs.project, this.names.subjects.project(projectId));
-    if (project.state.status !== 'active') throw new NotFoundError(`project ${projectId} not found`);
+    const project = await loadOr404(this.store, this.aggs.project, this.names.subjects.project, 'project', projectId, isActive);
     const repoUrl = project.state.repoUrl;
     const buildId = newId();
     const ref = input.ref.startsWith('refs/') ? input.ref : `refs/heads/${input.ref}`;
-    await inSpan('api.trigger', { [Attr.buildId]: buildId, [Attr.projectId]: projectId }, () => createAggregate(
-      this.store,
-      this.aggs.build,
-      this.names.subjects.build(buildId),
-      {
-        type: 'RequestBuild',
-        data: {
-          buildId,
-          projectId,
-          trigger: 'manual',
-          deliveryId: null,
-          source: {
-            repoUrl,
-            ref,
-            sha: input.sha ?? null,
-            branch: ref.startsWith('refs/heads/') ? ref.slice(11) : null,
-            author: null,
-            message: null,
-          },
-          requestedAt: new Date().toISOString(),
-        },
-      },
-      { correlationId: buildId },
-    ));
+    const branch = ref.startsWith('refs/heads/') ? ref.slice(11) : null;
+    const source = { repoUrl, ref, sha: input.sha ?? null, branch, author: null, message: null };
+    await requestBuild(this.store, this.aggs, this.names, { buildId, projectId, trigger: 'manual', deliveryId: null, source }, { span: 'api.trigger' });
     return { buildId };
   }
 
@@ -103,7 +81,7 @@ export class BuildsController {
   @Get('builds/:id')
   async get(@Param('id') id: string) {
     const loaded = await this.load(id);
-    return buildView(loaded.state as never);
+    return buildView(loaded.state);
   }
 
   @Get('builds/:id/events')
@@ -119,18 +97,15 @@ export class BuildsController {
   @HttpCode(202)
   async retry(@Param('id') id: string) {
     const old = (await this.load(id)).state;
-    if (old.status === 'none') throw new NotFoundError(`build ${id} not found`);
     const project = (await this.store.load(this.aggs.project, this.names.subjects.project(old.projectId))).state;
     if (project.status === 'deleted') throw new NotFoundError(`project ${old.projectId} was deleted at ${project.deletedAt}: its builds cannot be retried`);
     const buildId = newId();
-    await inSpan('api.retry', { [Attr.buildId]: buildId, [Attr.retryOf]: id }, () =>
-      createAggregate(
-        this.store,
-        this.aggs.build,
-        this.names.subjects.build(buildId),
-        { type: 'RequestBuild', data: { buildId, projectId: old.projectId, trigger: 'retry', deliveryId: null, source: old.source, requestedAt: new Date().toISOString() } },
-        { correlationId: buildId, causationId: id },
-      ),
+    await requestBuild(
+      this.store,
+      this.aggs,
+      this.names,
+      { buildId, projectId: old.projectId, trigger: 'retry', deliveryId: null, source: old.source },
+      { span: 'api.retry', attributes: { [Attr.retryOf]: id }, causationId: id },
     );
     return { buildId, retryOf: id };
   }
@@ -148,10 +123,7 @@ export class BuildsController {
     return buildView(r.state as never);
   }
 
-  private async load(id: string) {
-    if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new NotFoundError(`build ${id} not found`);
-    const loaded = await this.store.load(this.aggs.build, this.names.subjects.build(id));
-    if (loaded.state.status === 'none') throw new NotFoundError(`build ${id} not found`);
-    return loaded;
+  private load(id: string) {
+    return loadOr404(this.store, this.aggs.build, this.names.subjects.build, 'build', id);
   }
 }

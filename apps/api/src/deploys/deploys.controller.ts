@@ -1,10 +1,9 @@
 import { Controller, Get, Inject, Param } from '@nestjs/common';
-import { deployIdForBuild, KilnNames, NotFoundError } from '@kiln/contracts';
+import { deployIdForBuild, KilnNames } from '@kiln/contracts';
 import { Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, NAMES } from '@kiln/service-kit';
+import { loadOr404 } from '../aggregates/load-or-404';
 import { deployView } from './deploy-view';
-
-const ID = /^[A-Za-z0-9_-]+$/;
 
 /** Deploys, read from the deploys stream (always current): one deploy per build whose pipeline has a `deploy` section. */
 @Controller('api')
@@ -18,9 +17,7 @@ export class DeploysController {
   /** The build's deploys (none, or the one its `BuildSucceeded` started), newest first. */
   @Get('builds/:id/deploys')
   async ofBuild(@Param('id') buildId: string) {
-    if (!ID.test(buildId)) throw new NotFoundError(`build ${buildId} not found`);
-    const build = await this.store.load(this.aggs.build, this.names.subjects.build(buildId));
-    if (build.state.status === 'none') throw new NotFoundError(`build ${buildId} not found`);
+    await loadOr404(this.store, this.aggs.build, this.names.subjects.build, 'build', buildId);
     const deploy = await this.store.load(this.aggs.deploy, this.names.subjects.deploy(deployIdForBuild(buildId)));
     return { items: deploy.state.status === 'none' ? [] : [deployView(deploy.state)] };
   }
@@ -28,7 +25,7 @@ export class DeploysController {
   @Get('deploys/:id')
   async get(@Param('id') id: string) {
     const loaded = await this.load(id);
-    return deployView(loaded.state as never);
+    return deployView(loaded.state);
   }
 
   @Get('deploys/:id/events')
@@ -37,10 +34,7 @@ export class DeploysController {
     return { items: loaded.events.map((e) => ({ seq: e.seq, type: e.type, version: e.version, data: e.data, meta: e.meta })) };
   }
 
-  private async load(id: string) {
-    if (!ID.test(id)) throw new NotFoundError(`deploy ${id} not found`);
-    const loaded = await this.store.load(this.aggs.deploy, this.names.subjects.deploy(id));
-    if (loaded.state.status === 'none') throw new NotFoundError(`deploy ${id} not found`);
-    return loaded;
+  private load(id: string) {
+    return loadOr404(this.store, this.aggs.deploy, this.names.subjects.deploy, 'deploy', id);
   }
 }

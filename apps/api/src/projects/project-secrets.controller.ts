@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Put } from '@nestjs/common';
 import { z } from 'zod';
 import { KilnNames, NotFoundError, SecretNameSchema } from '@kiln/contracts';
+import { isActive, loadOr404 } from '../aggregates/load-or-404';
 import { encryptSecret, KilnConfig } from '@kiln/config';
 import { Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, NAMES } from '@kiln/service-kit';
@@ -38,8 +39,7 @@ export class ProjectSecretsController {
   /** `{ items: [{ name, updatedAt }] }`, by name; never a value. */
   @Get()
   async list(@Param('id') projectId: string) {
-    const { state } = await this.store.load(this.aggs.project, this.subject(projectId));
-    if (state.status !== 'active') throw new NotFoundError(`project ${projectId} not found`);
+    const { state } = await loadOr404(this.store, this.aggs.project, (id) => this.subject(id), 'project', projectId, isActive);
     const items = Object.entries(state.secrets ?? {})
       .map(([name, s]) => ({ name, updatedAt: s.setAt }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

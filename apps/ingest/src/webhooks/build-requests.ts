@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Attr, buildIdForDelivery, KilnNames } from '@kiln/contracts';
 import { refTriggers } from '@kiln/domain';
-import { Aggregates, createAggregate, EventStore } from '@kiln/event-store';
+import { Aggregates, EventStore, requestBuild } from '@kiln/event-store';
 import { AGGREGATES, LOGGER, NAMES } from '@kiln/service-kit';
-import { inSpan, Logger } from '@kiln/telemetry';
+import { Logger } from '@kiln/telemetry';
 import { ActiveProject } from '../projects/project-directory';
 import { PushEvent } from './push-event';
 
@@ -27,31 +27,24 @@ export class BuildRequests {
       return { kind: 'ignored', projectId: project.projectId, reason: `${push.ref} does not match the project's branches` };
     }
     const buildId = buildIdForDelivery(push.provider, deliveryId, project.projectId);
-    // the build's trace starts here; every service that works on it joins this trace
-    const { created } = await inSpan('ingest.push', { [Attr.buildId]: buildId, [Attr.projectId]: project.projectId, 'vcs.ref.head.revision': push.sha }, () => createAggregate(
+    const { created } = await requestBuild(
       this.store,
-      this.aggs.build,
-      this.names.subjects.build(buildId),
+      this.aggs,
+      this.names,
       {
-        type: 'RequestBuild',
-        data: {
-          buildId,
-          projectId: project.projectId,
-          trigger: 'push',
-          deliveryId,
-          source: {
-            repoUrl: project.repoUrl,
-            ref: push.ref,
-            sha: push.sha,
-            branch: push.branch,
-            author: push.author?.name ?? null,
-            message: push.message,
-          },
-          requestedAt: new Date().toISOString(),
-        },
+        buildId,
+        projectId: project.projectId,
+        trigger: 'push',
+        deliveryId,
+        source: { repoUrl: project.repoUrl, ref: push.ref, sha: push.sha, branch: push.branch, author: push.author?.name ?? null, message: push.message },
       },
-      { correlationId: buildId, causationId: `${push.provider}:${deliveryId}`, commandId: `delivery:${push.provider}:${deliveryId}:${project.projectId}` },
-    ));
+      {
+        span: 'ingest.push',
+        attributes: { [Attr.commitSha]: push.sha },
+        causationId: `${push.provider}:${deliveryId}`,
+        commandId: `delivery:${push.provider}:${deliveryId}:${project.projectId}`,
+      },
+    );
     this.log.info(created ? 'build requested' : 'duplicate delivery; no new build', { buildId, projectId: project.projectId, deliveryId, sha: push.sha });
     return { kind: 'requested', buildId, projectId: project.projectId, duplicate: !created };
   }

@@ -7,3 +7,4 @@ export * from './aggregates';
 export * from './aggregate-view';
 export * from './create';
 export * from './log-end';
+export * from './request-build';
