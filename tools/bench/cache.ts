@@ -101,19 +101,12 @@ function table(title: string, runs: Run[]): string[] {
   ];
 }
 
-/**
- * A real Node project's `npm ci` from the registry with an empty cache, then the same
- * commit again with the cache warm, on one platform: for each pipeline, a cold build and
- * warm builds (the first warm worker warmed before the cache was saved and downloads it
- * from the object store; the next was warmed after, so its pool warm-up prefetched it).
- */
-export async function benchCache(print: (line: string) => void): Promise<void> {
-  const files = {
-    'package.json': readFileSync(join(FIXTURE, 'package.json'), 'utf8'),
-    'package-lock.json': readFileSync(join(FIXTURE, 'package-lock.json'), 'utf8'),
-  };
+type Files = Record<string, string>;
+
+/** One platform: for each pipeline, a cold build (empty cache) and `warm` builds of the same commit. */
+async function scenario(print: (line: string) => void, files: Files, title: string, settings: Record<string, string>, plan: [keyof typeof PIPELINES, number][]): Promise<void> {
   const packages = Object.keys(JSON.parse(files['package-lock.json']).packages).filter((k) => k.startsWith('node_modules/')).length;
-  await withPlatform({ KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '4' }, async ({ call, repo, push, api }) => {
+  await withPlatform({ KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '4', ...settings }, async ({ call, repo, push, api }) => {
     const waitWarm = async () => {
       for (let k = 0; k < 1200; k++) {
         // a dropped keep-alive connection on this loaded machine is not a reason to stop
@@ -126,21 +119,39 @@ export async function benchCache(print: (line: string) => void): Promise<void> {
       const text = await (await fetch(`${api}/api/builds/${buildId}/logs/raw`, { headers: { authorization: 'Bearer bench-token' } })).text();
       return /kiln: cache (hit|partial hit|miss)[^\n]*/.exec(text)?.[0] ?? '(no cache line)';
     };
-    for (const [name, pipeline] of Object.entries(PIPELINES)) {
-      const sha = repo.commit({ ...files, '.kiln.yml': pipeline }, `bench: ${name}`);
+    for (const [name, warm] of plan) {
+      const sha = repo.commit({ ...files, '.kiln.yml': PIPELINES[name] }, `bench: ${name}`);
       const runs: Run[] = [];
       const lines: string[] = [];
-      for (const label of ['cold', 'warm #1', 'warm #2']) {
+      for (const label of ['cold', ...Array.from({ length: warm }, (_, i) => `warm #${i + 1}`)]) {
         await waitWarm();
         const id = await push(sha);
         const events = await finalEvents(call, id, 900_000);
         const line = await logLine(id);
-        const source = /\(prefetched\)|, prefetched\)/.test(line) ? ' prefetched' : label === 'cold' ? '' : ' from store';
+        const source = /\(prefetched\)|, prefetched\)/.test(line) ? ', prefetched' : label === 'cold' ? '' : ', downloaded';
         runs.push(measure(`${label}${source}`, events));
         lines.push(`    ${label}: ${line}`);
       }
-      for (const l of table(`npm ci of ${packages} packages, cache of ${name}:`, runs)) print(l);
+      for (const l of table(`npm ci of ${packages} packages, cache of ${name}; ${title}:`, runs)) print(l);
       for (const l of lines) print(l);
     }
   });
+}
+
+/**
+ * A real Node project's `npm ci` from the registry with an empty cache, then the same
+ * commit again with the cache warm. With the pool prefetch on (the default) a warm build's
+ * worker holds the entry unpacked already; with it off, the warm build downloads and
+ * unpacks it from the object store. Each scenario runs on its own platform (empty cache).
+ */
+export async function benchCache(print: (line: string) => void): Promise<void> {
+  const files = {
+    'package.json': readFileSync(join(FIXTURE, 'package.json'), 'utf8'),
+    'package-lock.json': readFileSync(join(FIXTURE, 'package-lock.json'), 'utf8'),
+  };
+  await scenario(print, files, 'pool prefetch on (default)', {}, [
+    ['node_modules', 2],
+    ['npm cache', 1],
+  ]);
+  await scenario(print, files, 'pool prefetch off (KILN_POOL_CACHE_PREFETCH=0)', { KILN_POOL_CACHE_PREFETCH: '0' }, [['node_modules', 1]]);
 }
