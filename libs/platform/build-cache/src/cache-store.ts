@@ -189,7 +189,8 @@ export class CacheStore {
   /**
    * Restores from this worker's copies, if it holds the entry: a tree unpacked during the
    * warm-up is moved in whole (once; a handful of renames), else the archive copy is
-   * unpacked. A damaged archive copy is dropped. Null when neither could be used.
+   * unpacked (also when moving the tree failed). A damaged archive copy is dropped. Null
+   * when neither could be used.
    */
   private async fromLocal(entry: CacheEntry, local: LocalCache, dir: string): Promise<number | null> {
     const tree = local.unpackedPath(entry.sha256);
@@ -198,6 +199,8 @@ export class CacheStore {
       try {
         await moveInto(tree, dir);
         return entry.size;
+      } catch {
+        // what was moved is this very entry's content: the archive below completes it
       } finally {
         await rm(tree, { recursive: true, force: true });
       }
