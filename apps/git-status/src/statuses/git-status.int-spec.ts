@@ -5,7 +5,7 @@ import { Test } from '@nestjs/testing';
 import { kilnNames, newId } from '@kiln/contracts';
 import { encryptSecret } from '@kiln/config';
 import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore } from '@kiln/event-store';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { eventually, testNamespace, testNatsUrl } from '@kiln/testing';
 import { NatsConnection } from 'nats';
 import { FakeGitHost, HostCall } from '../../test/fake-git-host';
 import { AppModule } from '../app.module';
@@ -13,16 +13,6 @@ import { connectBuildsConsumer } from '../builds-consumer';
 import { RETRY_POLICY } from './status-reporter';
 
 /** Resolves when `check` returns a value; rejects after `ms` naming what it waited for. */
-async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const sha = () => randomBytes(20).toString('hex');
 const PUBLIC_URL = 'http://kiln.example:8080';
 
@@ -104,12 +94,12 @@ describe('git-status on real JetStream, posting to a fake GitHub and GitLab', ()
     await eventually(async () => {
       const info = await store.jsm.consumers.info(names.streams.builds, names.durables.gitStatusBuilds);
       return info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
-    }, 'the consumer to drain');
+    }, 'the consumer to drain', 20_000);
   }
 
   const answeredOk = (calls: HostCall[]) => calls.filter((c) => c.answered < 300);
   const states = (calls: HostCall[]) => calls.map((c) => c.body.state);
-  const nCalls = (commit: string, n: number, what: string) => eventually(() => (answeredOk(host.forSha(commit)).length >= n ? true : undefined), what);
+  const nCalls = (commit: string, n: number, what: string) => eventually(() => (answeredOk(host.forSha(commit)).length >= n ? true : undefined), what, 20_000);
 
   it('GitHub: a build queued → running → succeeded posts pending, pending, success with the global token and the build page', async () => {
     const commit = sha();
@@ -172,7 +162,7 @@ describe('git-status on real JetStream, posting to a fake GitHub and GitLab', ()
       down.add(flakyCommit);
       await flaky.request();
       // at least two refused attempts: the event is being retried
-      await eventually(() => (host.forSha(flakyCommit).filter((c) => c.answered === 503).length >= 2 ? true : undefined), 'retries of the refused status');
+      await eventually(() => (host.forSha(flakyCommit).filter((c) => c.answered === 503).length >= 2 ? true : undefined), 'retries of the refused status', 20_000);
 
       // meanwhile another build of the same host is reported from start to end
       const otherCommit = sha();
@@ -180,14 +170,14 @@ describe('git-status on real JetStream, posting to a fake GitHub and GitLab', ()
       await other.request();
       await other.start();
       await other.finish('succeeded');
-      await eventually(() => (states(answeredOk(host.forSha(otherCommit))).includes('success') ? true : undefined), 'the other build to be reported');
+      await eventually(() => (states(answeredOk(host.forSha(otherCommit))).includes('success') ? true : undefined), 'the other build to be reported', 20_000);
       expect(answeredOk(host.forSha(flakyCommit))).toEqual([]);
 
       // the flaky build finishes while its host is still down, then the host comes back
       await flaky.start();
       await flaky.finish('failed', 'step lint exited 2');
       down.delete(flakyCommit);
-      await eventually(() => (states(answeredOk(host.forSha(flakyCommit))).includes('failure') ? true : undefined), 'the final status after the outage');
+      await eventually(() => (states(answeredOk(host.forSha(flakyCommit))).includes('failure') ? true : undefined), 'the final status after the outage', 20_000);
       await drained();
 
       const ok = answeredOk(host.forSha(flakyCommit));
@@ -206,10 +196,10 @@ describe('git-status on real JetStream, posting to a fake GitHub and GitLab', ()
     try {
       const b = build(await project('github', 'https://github.com/acme/gone.git'), commit);
       await b.request();
-      await eventually(() => (host.forSha(commit).length >= 1 ? true : undefined), 'the refused status');
+      await eventually(() => (host.forSha(commit).length >= 1 ? true : undefined), 'the refused status', 20_000);
       await drained();
       await b.start();
-      await eventually(() => (host.forSha(commit).length >= 2 ? true : undefined), 'the next status');
+      await eventually(() => (host.forSha(commit).length >= 2 ? true : undefined), 'the next status', 20_000);
       await drained();
       expect(host.forSha(commit).map((c) => [c.answered, c.body.description])).toEqual([
         [422, 'Queued'],

@@ -4,20 +4,10 @@ import { NestFactory } from '@nestjs/core';
 import { NatsConnection } from 'nats';
 import { decodeLogChunk, kilnNames } from '@kiln/contracts';
 import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore } from '@kiln/event-store';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { eventually, testNamespace, testNatsUrl } from '@kiln/testing';
 import { AppModule } from '../app.module';
 
 const source = { repoUrl: '/tmp/none.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' };
-
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('scheduler: builds of a deleted project are cancelled, on real JetStream', () => {
   const savedEnv = { ...process.env };
@@ -82,20 +72,20 @@ describe('scheduler: builds of a deleted project are cancelled, on real JetStrea
     await app.init();
     // no pool answers here: the scheduler queues the new build and waits for a worker
     await requested('b-queued', 'p-del');
-    await eventually(async () => ((await build('b-queued')).status === 'queued' ? true : undefined), 10_000, 'b-queued to be queued');
+    await eventually(async () => ((await build('b-queued')).status === 'queued' ? true : undefined), 'b-queued to be queued');
 
     await store.handle(aggs.project, names.subjects.project('p-del'), { type: 'DeleteProject', projectId: 'p-del', now: now() }, { correlationId: 'p-del' });
 
-    const queued = await eventually(async () => { const s = await build('b-queued'); return s.status === 'cancelled' ? s : undefined; }, 10_000, 'b-queued to be cancelled');
+    const queued = await eventually(async () => { const s = await build('b-queued'); return s.status === 'cancelled' ? s : undefined; }, 'b-queued to be cancelled');
     expect(queued.reason).toBe('project p-del was deleted');
     const last = await store.jsm.streams.getMessage(names.streams.logs, { last_by_subj: names.subjects.log('b-queued') });
     expect(decodeLogChunk(last.data)).toMatchObject({ kind: 'end', buildId: 'b-queued', status: 'cancelled' });
-    const run = await eventually(async () => { const s = await build('b-run'); return s.status !== 'none' && s.cancelRequested ? s : undefined; }, 10_000, 'b-run cancel request');
+    const run = await eventually(async () => { const s = await build('b-run'); return s.status !== 'none' && s.cancelRequested ? s : undefined; }, 'b-run cancel request');
     expect(run.status).toBe('running'); // its worker stops it and reports cancelled
 
     // an ingest that had not seen the deletion yet requests one more build: it never runs
     await requested('b-late', 'p-del');
-    const late = await eventually(async () => { const s = await build('b-late'); return s.status === 'cancelled' ? s : undefined; }, 10_000, 'b-late to be cancelled');
+    const late = await eventually(async () => { const s = await build('b-late'); return s.status === 'cancelled' ? s : undefined; }, 'b-late to be cancelled');
     expect(late.reason).toBe('project p-del was deleted');
 
     const other = await build('b-other');

@@ -4,21 +4,10 @@ import { NestFactory } from '@nestjs/core';
 import { NatsConnection } from 'nats';
 import { decodeLogChunk, kilnNames } from '@kiln/contracts';
 import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore } from '@kiln/event-store';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { eventually, testNamespace, testNatsUrl } from '@kiln/testing';
 import { AppModule } from '../app.module';
 
 const source = { repoUrl: '/tmp/none.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' };
-
-/** Resolves when `check` returns a value, re-reading after each interval; rejects after `ms`. */
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('scheduler timeout backstop on real JetStream', () => {
   const savedEnv = { ...process.env };
@@ -75,8 +64,8 @@ describe('scheduler timeout backstop on real JetStream', () => {
         const { state } = await store.load(aggs.build, names.subjects.build('b-hung'));
         return state.status === 'timed_out' ? state : undefined;
       },
-      15_000,
       'b-hung to time out',
+      15_000,
     );
     expect(hung.reason).toBe('build exceeded its 300 ms timeout and worker w-hung did not end it within 200 ms; timed out by the scheduler');
     const worker = await eventually(
@@ -84,7 +73,6 @@ describe('scheduler timeout backstop on real JetStream', () => {
         const { state } = await store.load(aggs.worker, names.subjects.worker('w-hung'));
         return state.status === 'retired' ? state : undefined;
       },
-      5000,
       'w-hung to be retired',
     );
     expect(worker.reason).toBe('build b-hung timed out and the worker did not end it');

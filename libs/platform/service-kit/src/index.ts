@@ -7,3 +7,4 @@ export * from './bootstrap';
 export * from './http-errors';
 export * from './body';
 export * from './coalesced-runner';
+export * from './live-projects';

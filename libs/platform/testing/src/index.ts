@@ -1,2 +1,3 @@
 export * from './env';
 export * from './given';
+export * from './eventually';
