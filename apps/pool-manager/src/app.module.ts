@@ -3,7 +3,8 @@ import { KilnConfig } from '@kiln/config';
 import { CONFIG, KilnCoreModule, LOGGER } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { ProcessDriver } from './drivers/process-driver';
-import { DockerApi, DockerDriver } from './drivers/docker-driver';
+import { DockerApi } from '@kiln/docker';
+import { DockerDriver } from './drivers/docker-driver';
 import { PoolService, WORKER_DRIVER } from './pool/pool.service';
 
 @Module({
@@ -13,8 +14,8 @@ import { PoolService, WORKER_DRIVER } from './pool/pool.service';
       provide: WORKER_DRIVER,
       useFactory: async (cfg: KilnConfig, log: Logger) => {
         if (cfg.poolDriver === 'process') return new ProcessDriver(cfg.workRoot, log);
-        const api = new DockerApi(cfg.dockerSocket);
-        if (!(await api.ping())) throw new Error(`KILN_POOL_DRIVER=docker but no Docker engine answers on ${cfg.dockerSocket} (set DOCKER_SOCKET)`);
+        const api = new DockerApi(cfg.dockerHost ?? cfg.dockerSocket);
+        if (!(await api.ping())) throw new Error(`KILN_POOL_DRIVER=docker but no Docker engine answers at ${api.address} (set DOCKER_HOST or DOCKER_SOCKET)`);
         return new DockerDriver(api, cfg.poolDockerImage, log);
       },
       inject: [CONFIG, LOGGER],

@@ -1,5 +1,6 @@
 import { Logger } from '@kiln/telemetry';
-import { DockerApi, DockerDriver } from './docker-driver';
+import { DockerApi } from '@kiln/docker';
+import { DockerDriver } from './docker-driver';
 
 const socket = process.env.DOCKER_SOCKET || '/var/run/docker.sock';
 const image = process.env.KILN_POOL_DOCKER_IMAGE || 'kiln:latest';

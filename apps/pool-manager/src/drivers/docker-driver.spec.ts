@@ -1,0 +1,33 @@
+import { agentContainer, GIT_MIRROR_PATH, GIT_MIRROR_VOLUME } from './docker-driver';
+
+describe('agentContainer (the docker driver create request)', () => {
+  const from = {
+    PATH: '/usr/bin',
+    HOME: '/root',
+    NATS_URL: 'nats://nats:4222',
+    KILN_SECRET_KEY: 'k',
+    KILN_GIT_MIRROR_DIR: '/var/lib/kiln/host-mirrors',
+    DATABASE_URL: 'postgres://leaks',
+  };
+
+  it('passes the allowlist only, sets identity and work root, and mounts the shared git mirrors', () => {
+    const c = agentContainer('w1', 'kiln:latest', from, 'kiln_default');
+    expect(c.Image).toBe('kiln:latest');
+    expect(c.Env).toEqual([
+      'NATS_URL=nats://nats:4222',
+      'KILN_SECRET_KEY=k',
+      'KILN_WORKER_ID=w1',
+      'KILN_SERVICE=build-runner',
+      'KILN_WORK_ROOT=/var/lib/kiln/workers/w1',
+      `KILN_GIT_MIRROR_DIR=${GIT_MIRROR_PATH}`,
+    ]);
+    expect(c.Labels).toEqual({ 'kiln.worker': 'w1' });
+    expect(c.HostConfig).toEqual({ AutoRemove: true, NetworkMode: 'kiln_default', Init: true, Mounts: [{ Type: 'volume', Source: GIT_MIRROR_VOLUME, Target: GIT_MIRROR_PATH }] });
+  });
+
+  it('mounts nothing and tells the agent when mirrors are off', () => {
+    const c = agentContainer('w2', 'kiln:latest', { ...from, KILN_GIT_MIRROR_DIR: 'off' });
+    expect(c.Env).toContain('KILN_GIT_MIRROR_DIR=off');
+    expect(c.HostConfig.Mounts).toEqual([]);
+  });
+});
