@@ -1,7 +1,8 @@
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Agent, createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { Logger } from '@kiln/telemetry';
+import { keepConnectionsLonger } from '@kiln/service-kit';
 import { Backend, EdgeRouter } from './edge-router';
 
 /** Host suffix that names an environment: `<environment>.localhost`. */
@@ -17,6 +18,8 @@ export function environmentFromHost(host: string | undefined): string | null {
 }
 
 type EdgeRequest = IncomingMessage & { kilnBackend?: Backend };
+
+const BACKEND_AGENT = new Agent({ keepAlive: true, timeout: 2000 });
 
 /**
  * Kiln's edge router: an HTTP reverse proxy (http-proxy-middleware) in front of every
@@ -42,6 +45,9 @@ export class EdgeServer {
   async start(port: number, host = '0.0.0.0'): Promise<number> {
     const proxy = createProxyMiddleware<EdgeRequest, ServerResponse>({
       router: (req) => `http://${req.kilnBackend!.host}:${req.kilnBackend!.port}`,
+      // idle connections to instances close after 2 s, before the app's own server closes
+      // them (Node's default is 5 s): reusing one the app just closed would be a 502
+      agent: BACKEND_AGENT,
       // the app sees the Host the client sent (`<environment>.localhost`)
       changeOrigin: false,
       xfwd: true,
@@ -89,7 +95,7 @@ export class EdgeServer {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
-    server.keepAliveTimeout = 5000;
+    keepConnectionsLonger(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

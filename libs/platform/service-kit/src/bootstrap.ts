@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Server } from 'node:http';
 import { INestApplication, INestApplicationContext, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '@kiln/config';
@@ -46,6 +47,7 @@ export async function runService(opts: ServiceOptions): Promise<INestApplication
       await opts.configure?.(http);
       await http.startAllMicroservices();
       await http.listen(port, '0.0.0.0');
+      keepConnectionsLonger(http.getHttpServer());
       app = http;
     }
     log.info('started', { port });
@@ -61,4 +63,16 @@ export async function runService(opts: ServiceOptions): Promise<INestApplication
     process.stderr.write(`kiln ${opts.name}: fatal: ${msg}\n`);
     process.exit(1);
   }
+}
+
+/**
+ * Idle keep-alive connections are kept 65 s, longer than any Kiln client keeps one (Node's
+ * agent behind the api's proxy: 5 s; fetch/undici: the server's hint minus 1 s). With
+ * Node's default of 5 s, a client reusing a connection just as the server closed it got
+ * "other side closed" (seen under load on webhooks through the api's proxy). Idle
+ * connections still close at once on shutdown (Node closes them in server.close()).
+ */
+export function keepConnectionsLonger(server: Server): void {
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
 }
