@@ -280,6 +280,7 @@ describe('Kiln end to end', () => {
       '      restoreKeys: [deps-]',
       '    run: |',
       '      if [ -f vendor/installed ]; then echo "restored: $(cat vendor/installed)"; else echo "fresh install"; fi',
+      '      echo "exact hit: $KILN_CACHE_HIT"',
       '      mkdir -p vendor && cat deps.lock > vendor/installed',
       '',
     ].join('\n');
@@ -295,13 +296,16 @@ describe('Kiln end to end', () => {
     expect(first.restore).toMatchObject({ result: 'miss' });
     expect(first.save).toMatchObject({ saved: true });
     expect(first.logs).toContain('fresh install');
+    expect(first.logs).toContain('exact hit: false');
     const second = await run('lock-v1');
     expect(second.restore).toMatchObject({ result: 'hit', key: first.restore.key });
     expect(second.logs).toContain('restored: lock-v1');
+    expect(second.logs).toContain('exact hit: true');
     expect(second.save).toMatchObject({ saved: false });
     const third = await run('lock-v2');
     expect(third.restore).toMatchObject({ result: 'partial', matchedKey: first.restore.key });
     expect(third.logs).toContain('restored: lock-v1');
+    expect(third.logs).toContain('exact hit: false'); // a partial hit: the step must still install
     expect(third.save).toMatchObject({ saved: true });
     const caches = await platform.call('GET', `/api/projects/${projectId}/caches`);
     expect(caches.body.items.map((c: { key: string }) => c.key).sort()).toEqual([first.restore.key, third.restore.key].sort());

@@ -285,7 +285,8 @@ export class JobRunner {
       const result = await runStep({
         run: step.run,
         cwd: workspace,
-        env: { ...env, ...this.secretEnv, ...step.env },
+        // KILN_CACHE_HIT: whether the step's cache key matched exactly (a step may skip its install then)
+        env: { ...env, ...this.secretEnv, ...step.env, ...(restored ? { KILN_CACHE_HIT: String(restored.result === 'hit') } : {}) },
         timeoutMs: Math.max(1, stepTimeout),
         signal: this.abort.signal,
         onLine: (l) => logs.line(l.stream, index, l.text, l.partial === true),
