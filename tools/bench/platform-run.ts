@@ -44,7 +44,7 @@ export async function withPlatform<T>(
     KILN_NAMESPACE: namespace,
     KILN_ADMIN_TOKEN: TOKEN,
     KILN_WORK_ROOT: join(tmp, 'workers'),
-    KILN_GIT_MIRROR_DIR: join(tmp, 'git-mirrors'),
+    KILN_GIT_MIRROR_DIR: process.env.KILN_GIT_MIRROR_DIR ?? join(tmp, 'git-mirrors'),
     KILN_LOG_LEVEL: 'warn',
     ...settings,
   });
