@@ -42,6 +42,7 @@ export class Platform {
     });
     this.env = started.env;
     this.running = started.platform;
+    for (const [name, svc] of this.running.services) void svc.exited.then((code) => this.logs.push(`harness: ${name} exited (code ${code}, signal ${svc.child.signalCode})`));
   }
 
   service(name: ServiceName): RunningService {
@@ -79,6 +80,8 @@ export class Platform {
     await this.running?.stop();
     // every service's output of the last run, for diagnosis
     writeFileSync(join(tmpdir(), 'kiln-e2e-last.log'), this.logs.join('\n'));
+    // and per platform: suites run side by side, and the last one to stop would hide the others
+    writeFileSync(join(tmpdir(), `kiln-e2e-${this.namespace}.log`), this.logs.join('\n'));
     rmSync(this.tmp, { recursive: true, force: true });
   }
 
