@@ -76,7 +76,10 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
 
   afterAll(async () => {
     const ds = app.get<DataSource>(READ_DB);
-    await app.close();
+    // bounded: in two CI runs with suites side by side this close hung past the hook's 60 s
+    // (not reproduced alone); the cleanup below must still run. See the session note.
+    const closed = await Promise.race([app.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 20_000).unref())]);
+    if (!closed) console.warn('project-lifecycle int-spec: app.close() did not finish within 20 s');
     await ds.destroy().catch(() => undefined);
     await deleteStreams(store.jsm, names);
     await nc.drain();
