@@ -156,23 +156,9 @@ export class DeployRunner {
     try {
       log.info('deploy starting', { instances: spec.instances, runtime: runtime.kind, start: spec.start, image: spec.image });
       for (let index = 1; index <= spec.instances && deploying(); index++) {
-        const instanceId = instanceIdOf(deployId, index);
         let inst: RunningInstance;
         try {
-          inst = await runtime.start({
-            instanceId,
-            deployId,
-            spec,
-            releaseDir,
-            logFile: this.instanceLog(deployId, instanceId),
-            env: {
-              KILN_DEPLOY_ID: deployId,
-              KILN_ENVIRONMENT: environment,
-              KILN_INSTANCE_INDEX: String(index),
-              KILN_BUILD_ID: state.buildId,
-              KILN_COMMIT_SHA: state.sha ?? '',
-            },
-          });
+          inst = await this.startInstance(runtime, { deployId, environment, index, spec, releaseDir, buildId: state.buildId, sha: state.sha });
         } catch (e) {
           await rec.handle({ type: 'FailDeploy', reason: `cannot start instance ${index}: ${(e as Error).message}`, now: now() });
           break;
@@ -245,6 +231,22 @@ export class DeployRunner {
     await rm(releaseDir, { recursive: true, force: true }).catch(() => undefined);
     log.warn('deploy did not switch traffic', { status: rec.state.status, reason: rec.state.status === 'none' ? null : rec.state.reason });
     return rec.state;
+  }
+
+  /** Starts instance `index` of a deploy with the environment every instance gets. */
+  private startInstance(
+    runtime: InstanceRuntime,
+    d: { deployId: string; environment: string; index: number; spec: DeploySpec; releaseDir: string; buildId: string; sha: string | null },
+  ): Promise<RunningInstance> {
+    const instanceId = instanceIdOf(d.deployId, d.index);
+    return runtime.start({
+      instanceId,
+      deployId: d.deployId,
+      spec: d.spec,
+      releaseDir: d.releaseDir,
+      logFile: this.instanceLog(d.deployId, instanceId),
+      env: { KILN_DEPLOY_ID: d.deployId, KILN_ENVIRONMENT: d.environment, KILN_INSTANCE_INDEX: String(d.index), KILN_BUILD_ID: d.buildId, KILN_COMMIT_SHA: d.sha ?? '' },
+    });
   }
 
   /** Where an instance's output goes (kept after a failed deploy, removed with a retired release). */
@@ -419,13 +421,14 @@ export class DeployRunner {
           const instanceId = instanceIdOf(deployId, index);
           let inst: RunningInstance;
           try {
-            inst = await runtime.start({
-              instanceId,
+            inst = await this.startInstance(runtime, {
               deployId,
+              environment,
+              index,
               spec,
               releaseDir,
-              logFile: this.instanceLog(deployId, instanceId),
-              env: { KILN_DEPLOY_ID: deployId, KILN_ENVIRONMENT: environment, KILN_INSTANCE_INDEX: String(index), KILN_BUILD_ID: rec.state.status === 'none' ? '' : rec.state.buildId, KILN_COMMIT_SHA: rec.state.status === 'none' ? '' : (rec.state.sha ?? '') },
+              buildId: rec.state.status === 'none' ? '' : rec.state.buildId,
+              sha: rec.state.status === 'none' ? null : rec.state.sha,
             });
           } catch (e) {
             log.error('cannot start a live instance again', { instanceId, err: e as Error });
