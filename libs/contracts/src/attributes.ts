@@ -11,4 +11,8 @@ export const Attr = {
   commandType: 'kiln.command.type',
   /** Docker label naming a worker container. */
   workerLabel: 'kiln.worker',
+  /** Docker labels of a deployed instance's container: its instance, deploy and environment. */
+  instanceLabel: 'kiln.instance',
+  deployLabel: 'kiln.deploy',
+  environmentLabel: 'kiln.environment',
 } as const;

@@ -1,4 +1,4 @@
-import type { DeploySpec } from '@kiln/contracts';
+import { Attr, type DeploySpec } from '@kiln/contracts';
 import { containerName, createContainerBody, demuxLogs, exitReasonOf, hostPortOf } from './container-spec';
 import { runtimeKindOf } from './instance-runtime';
 
@@ -38,7 +38,7 @@ describe('container request of an instance', () => {
   });
 
   it('labels it so a restarted deployer finds it; its name derives from the instance', () => {
-    expect(body.Labels).toEqual({ 'kiln.instance': 'd-abc-2', 'kiln.deploy': 'd-abc', 'kiln.environment': 'shop' });
+    expect(body.Labels).toEqual({ [Attr.instanceLabel]: 'd-abc-2', [Attr.deployLabel]: 'd-abc', [Attr.environmentLabel]: 'shop' });
     expect(containerName('d-abc-2')).toBe('kiln-d-abc-2');
   });
 

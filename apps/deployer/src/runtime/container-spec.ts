@@ -1,13 +1,13 @@
-import type { DeploySpec } from '@kiln/contracts';
+import { Attr, type DeploySpec } from '@kiln/contracts';
 
 /** Port the app listens on inside its container (`PORT`); published on a free port of 127.0.0.1. */
 export const CONTAINER_PORT = 8080;
 
 /** Labels of instance containers: found again by them after a restart. */
 export const CONTAINER_LABELS = {
-  instance: 'kiln.instance',
-  deploy: 'kiln.deploy',
-  environment: 'kiln.environment',
+  instance: Attr.instanceLabel,
+  deploy: Attr.deployLabel,
+  environment: Attr.environmentLabel,
 } as const;
 
 /** The container of an instance has a name derived from its id, so a restarted deployer finds it. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DeploySpec } from '@kiln/contracts';
+import { Attr, type DeploySpec } from '@kiln/contracts';
 import { DockerApi } from '@kiln/docker';
 import { Logger } from '@kiln/telemetry';
 import { DeployTestbed, edgeGet, eventually } from '../../test/deploy-testbed';
@@ -75,7 +75,7 @@ describe('docker runtime (needs a Docker engine and a node image)', () => {
     expect(answer).toEqual({ port: '8080', instance: `${deployId}-1`, version: 'docker' });
     const c = await inspect(containerName(`${deployId}-1`));
     expect(c.body.NetworkSettings?.Ports?.['8080/tcp']).toEqual([{ HostIp: '127.0.0.1', HostPort: String(inst.port) }]);
-    expect(c.body.Config?.Labels).toMatchObject({ 'kiln.instance': `${deployId}-1`, 'kiln.deploy': deployId, 'kiln.environment': 'dock' });
+    expect(c.body.Config?.Labels).toMatchObject({ [Attr.instanceLabel]: `${deployId}-1`, [Attr.deployLabel]: deployId, [Attr.environmentLabel]: 'dock' });
 
     // what a restarted deployer sees
     const adopted = await runtime.adopt({ instanceId: `${deployId}-1`, deployId, pid: inst.pid, port: inst.port });

@@ -1,3 +1,4 @@
+import { Attr } from '@kiln/contracts';
 import { agentContainer, GIT_MIRROR_PATH, GIT_MIRROR_VOLUME } from './docker-driver';
 
 describe('agentContainer (the docker driver create request)', () => {
@@ -21,7 +22,7 @@ describe('agentContainer (the docker driver create request)', () => {
       'KILN_WORK_ROOT=/var/lib/kiln/workers/w1',
       `KILN_GIT_MIRROR_DIR=${GIT_MIRROR_PATH}`,
     ]);
-    expect(c.Labels).toEqual({ 'kiln.worker': 'w1' });
+    expect(c.Labels).toEqual({ [Attr.workerLabel]: 'w1' });
     expect(c.HostConfig).toEqual({ AutoRemove: true, NetworkMode: 'kiln_default', Init: true, Mounts: [{ Type: 'volume', Source: GIT_MIRROR_VOLUME, Target: GIT_MIRROR_PATH }] });
   });
 
