@@ -1,7 +1,7 @@
 import { Controller, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { BuildEvent, buildCodec, KilnNames, Recorded } from '@kiln/contracts';
-import { JetStreamContext, JetStreamRoute, PassThroughRpcErrors } from '@kiln/transport';
+import { BuildEvent, KilnNames, Recorded } from '@kiln/contracts';
+import { JetStreamContext, JetStreamRoute, newBuildEventsRoute, PassThroughRpcErrors } from '@kiln/transport';
 import { DeployerService } from './deployer.service';
 
 /** Route key of the deployer's durable consumer on the builds stream. */
@@ -13,13 +13,7 @@ export const BUILDS_ROUTE = 'deployer.builds';
  */
 export function buildRoutes(names: KilnNames, streamLastSeq: () => Promise<number>): Record<string, JetStreamRoute> {
   return {
-    [BUILDS_ROUTE]: {
-      stream: names.streams.builds,
-      filter: names.subjects.allBuilds,
-      durable: names.durables.deployerBuilds,
-      decode: (m) => buildCodec.decode(m.data, m.seq, m.subject),
-      startSeq: async () => (await streamLastSeq()) + 1,
-    },
+    [BUILDS_ROUTE]: newBuildEventsRoute(names, names.durables.deployerBuilds, streamLastSeq),
   };
 }
 

@@ -1,7 +1,7 @@
 import { Controller, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { BuildEvent, buildCodec, KilnNames, Recorded } from '@kiln/contracts';
-import { JetStreamContext, JetStreamRoute, PassThroughRpcErrors } from '@kiln/transport';
+import { BuildEvent, KilnNames, Recorded } from '@kiln/contracts';
+import { JetStreamContext, JetStreamRoute, newBuildEventsRoute, PassThroughRpcErrors } from '@kiln/transport';
 import { HostUnavailableError, retryDelay, RetryPolicy } from './host-response';
 import { StatusReporter } from './status-reporter';
 
@@ -16,14 +16,9 @@ export const BUILDS_ROUTE = 'git-status.builds';
  */
 export function gitStatusRoutes(names: KilnNames, streamLastSeq: () => Promise<number>, policy: RetryPolicy): Record<string, JetStreamRoute> {
   return {
-    [BUILDS_ROUTE]: {
-      stream: names.streams.builds,
-      filter: names.subjects.allBuilds,
-      durable: names.durables.gitStatusBuilds,
-      decode: (m) => buildCodec.decode(m.data, m.seq, m.subject),
-      startSeq: async () => (await streamLastSeq()) + 1,
+    [BUILDS_ROUTE]: newBuildEventsRoute(names, names.durables.gitStatusBuilds, streamLastSeq, {
       retryDelayMs: (deliveries, e) => retryDelay(deliveries, e instanceof HostUnavailableError ? e.retryAfterMs : null, policy),
-    },
+    }),
   };
 }
 

@@ -1,1 +1,2 @@
 export * from './jetstream.server';
+export * from './build-events-route';
