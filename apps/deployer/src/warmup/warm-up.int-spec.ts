@@ -55,6 +55,8 @@ describe('warm-up of a real instance', () => {
 
   it('times out at timeout without a signal, and reports the last answer', async () => {
     const inst = await start({ NEVER_WARM: '1' });
+    // Wait until it listens: on a busy machine node may take longer to start than the 700 ms limit.
+    await eventually(() => fetch(`http://127.0.0.1:${inst.port}/`).then((x) => (x.status === 503 ? true : undefined), () => undefined), 10_000, 'instance listening');
     const t0 = Date.now();
     const { r } = await warm(inst.port, spec({ timeoutMs: 700, maxTimeoutMs: 5000 }));
     expect(r).toEqual({ outcome: 'timed_out', reason: 'not warm after 700ms (no warm-up signal seen): last GET /: 503' });
