@@ -1,6 +1,6 @@
 import { BuildEvent } from '@kiln/contracts';
 import { buildDecider, ExistingBuild } from '@kiln/domain';
-import { buildPageUrl, desiredStatus, formatDuration, isStatusEvent, MAX_DESCRIPTION, statusRequest, StatusTarget } from './commit-status';
+import { buildPageUrl, desiredStatus, formatDuration, isStatusEvent, MAX_DESCRIPTION, reachOf, statusRequest, StatusTarget } from './commit-status';
 
 const sha = '3f786850e387550fdab836ed7e6dc881de23001b';
 const source = { repoUrl: 'https://github.com/acme/web.git', ref: 'refs/heads/main', sha, branch: 'main', author: 'Ada', message: 'm' };
@@ -95,5 +95,19 @@ describe('statusRequest', () => {
 
   it('links the dashboard build page under the public URL', () => {
     expect(buildPageUrl('http://kiln.example:8080/', 'b-1')).toBe('http://kiln.example:8080/#/builds/b-1');
+  });
+});
+
+describe('reachOf: whether the builds of a project can have statuses, before any build is read', () => {
+  it('a hosted repository with a token is reached', () => {
+    expect(reachOf({ provider: 'github', repoUrl: 'git@github.com:acme/web.git' }, 'tok')).toEqual({ repo: { provider: 'github', owner: 'acme', repo: 'web' }, token: 'tok' });
+    expect(reachOf({ provider: 'gitlab', repoUrl: 'https://gitlab.example.com/acme/platform/api.git' }, 'tok')).toEqual({ repo: { provider: 'gitlab', path: 'acme/platform/api' }, token: 'tok' });
+  });
+
+  it('says why not: unknown project, no hosted repository, no token (naming the setting)', () => {
+    expect(reachOf(null, 'tok')).toEqual({ nowhere: 'no commit statuses: unknown project', level: 'debug' });
+    expect(reachOf({ provider: 'github', repoUrl: '/srv/git/web.git' }, 'tok')).toEqual({ nowhere: 'no commit statuses: /srv/git/web.git names no github repository', level: 'debug' });
+    expect(reachOf({ provider: 'github', repoUrl: 'https://github.com/acme/web' }, null)).toEqual({ nowhere: 'no commit statuses: set KILN_GITHUB_TOKEN or the project secret GIT_STATUS_TOKEN', level: 'info' });
+    expect(reachOf({ provider: 'gitlab', repoUrl: 'https://gitlab.com/acme/web' }, '')).toEqual({ nowhere: 'no commit statuses: set KILN_GITLAB_TOKEN or the project secret GIT_STATUS_TOKEN', level: 'info' });
   });
 });

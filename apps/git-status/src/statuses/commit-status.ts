@@ -1,6 +1,6 @@
-import type { BuildEventType } from '@kiln/contracts';
+import type { BuildEventType, Provider } from '@kiln/contracts';
 import type { ExistingBuild } from '@kiln/domain';
-import type { RepoRef } from './repo-ref';
+import { RepoRef, repoRefOf } from './repo-ref';
 
 /** Name of the status on the commit (GitHub `context`, GitLab `name`). */
 export const STATUS_CONTEXT = 'kiln';
@@ -84,6 +84,27 @@ export interface HostRequest {
   url: string;
   headers: Record<string, string>;
   body: Record<string, string>;
+}
+
+/** Name of the project secret holding a token for that project's commit statuses (overrides KILN_GITHUB_TOKEN / KILN_GITLAB_TOKEN). */
+export const GIT_STATUS_TOKEN_SECRET = 'GIT_STATUS_TOKEN';
+
+/** Where a project's commit statuses go (its repository, with a token), or why nowhere. */
+export type Reach = { repo: RepoRef; token: string } | { nowhere: string; level: 'debug' | 'info' };
+
+/**
+ * Whether a project's builds can have commit statuses at all, from the project (null: not
+ * known) and the token it would use (null: none set). Needs no build: decided before one is read.
+ */
+export function reachOf(project: { provider: Provider; repoUrl: string } | null, token: string | null): Reach {
+  if (!project) return { nowhere: 'no commit statuses: unknown project', level: 'debug' };
+  const repo = repoRefOf(project.provider, project.repoUrl);
+  if (!repo) return { nowhere: `no commit statuses: ${project.repoUrl} names no ${project.provider} repository`, level: 'debug' };
+  if (!token) {
+    const key = project.provider === 'github' ? 'KILN_GITHUB_TOKEN' : 'KILN_GITLAB_TOKEN';
+    return { nowhere: `no commit statuses: set ${key} or the project secret ${GIT_STATUS_TOKEN_SECRET}`, level: 'info' };
+  }
+  return { repo, token };
 }
 
 export interface StatusTarget {

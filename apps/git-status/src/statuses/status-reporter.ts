@@ -6,18 +6,21 @@ import { Aggregates, EventStore } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { KnownProject, ProjectCatalog } from '../projects/project-catalog';
-import { buildPageUrl, desiredStatus, isStatusEvent, statusRequest, StatusTarget } from './commit-status';
+import { buildPageUrl, desiredStatus, GIT_STATUS_TOKEN_SECRET, isStatusEvent, reachOf, statusRequest, StatusTarget } from './commit-status';
 import { GitHostClient } from './git-host-client';
 import { HostUnavailableError, RetryPolicy } from './host-response';
-import { repoRefOf } from './repo-ref';
-
-/** Name of the project secret holding a token for that project's commit statuses (overrides KILN_GITHUB_TOKEN / KILN_GITLAB_TOKEN). */
-export const GIT_STATUS_TOKEN_SECRET = 'GIT_STATUS_TOKEN';
+import { RepoRef } from './repo-ref';
 
 export const RETRY_POLICY = Symbol('GIT_STATUS_RETRY_POLICY');
 
 /** Rounds per event: after a non-final status is sent the build is read again, and its newer status sent at once. */
 const MAX_ROUNDS = 4;
+
+/** Builds remembered per map (last status sent, project): the oldest is forgotten first. */
+const MAX_BUILDS = 50_000;
+
+/** A project's repository and the token for its statuses. */
+type Hosted = { repo: RepoRef; token: string };
 
 /**
  * Reports builds to their git host as commit statuses. For each build event that can change
@@ -25,11 +28,16 @@ const MAX_ROUNDS = 4;
  * that exact status was already sent. A host that is down or rate limiting makes the event
  * retry later (`HostUnavailableError` → the consumer's nak with backoff), so other builds
  * go on meanwhile; a host that refuses the request (4xx) has it dropped with the reason.
+ * A build whose project has nowhere to send statuses (no hosted repository, no token) is not
+ * read at all once its project is known: that read costs CPU on every build, beside the
+ * services starting it, for nothing.
  */
 @Injectable()
 export class StatusReporter {
   /** Last status sent per build (`sha|state|description`), bounded; replicas and restarts may repeat one, which hosts tolerate. */
   private readonly sent = new Map<string, string>();
+  /** Project of each build, from its BuildRequested / BuildQueued or from reading it; bounded. */
+  private readonly projectOf = new Map<string, string>();
   /** Projects whose "no status for them" reason was logged already. */
   private readonly explained = new Set<string>();
 
@@ -48,35 +56,42 @@ export class StatusReporter {
   async onBuildEvent(e: Recorded<BuildEvent>, deliveryCount: number): Promise<void> {
     if (!isStatusEvent(e.type)) return;
     const buildId = e.data.buildId;
+    if ('projectId' in e.data) remember(this.projectOf, buildId, e.data.projectId);
     await inSpan('git-status.report', { [Attr.buildId]: buildId, [Attr.eventType]: e.type }, async () => {
+      const projectId = this.projectOf.get(buildId);
+      let hosted = projectId === undefined ? undefined : await this.hostedOf(projectId);
+      if (hosted === null) return; // nowhere to report: the build is not even read
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const { state } = await this.store.load(this.aggs.build, this.names.subjects.build(buildId));
         if (state.status === 'none') return;
-        const more = await this.report(state, deliveryCount);
+        remember(this.projectOf, buildId, state.projectId);
+        hosted ??= await this.hostedOf(state.projectId);
+        if (!hosted) return;
+        const more = await this.report(state, hosted, deliveryCount);
         if (!more) return;
       }
     });
   }
 
   /** Sends the build's current status if it is new; true when a non-final one was sent (the build may have moved on meanwhile). */
-  private async report(build: ExistingBuild, deliveryCount: number): Promise<boolean> {
+  private async report(build: ExistingBuild, hosted: Hosted, deliveryCount: number): Promise<boolean> {
     const sha = build.source.sha;
     if (!sha) return false; // a manual build by ref: reported once PipelineLoaded resolved the commit
     const status = desiredStatus(build);
     const key = `${sha}|${status.phase}|${status.description}`;
     if (this.sent.get(build.buildId) === key) return false;
-    const target = await this.targetOf(build, sha);
-    if (!target) return false;
+    const { githubApiUrl, gitlabApiUrl, publicUrl } = this.cfg;
+    const target: StatusTarget = { ...hosted, sha, branch: build.source.branch, targetUrl: buildPageUrl(publicUrl, build.buildId), githubApiUrl, gitlabApiUrl };
     const req = statusRequest(target, status);
     const fields = { buildId: build.buildId, projectId: build.projectId, provider: target.repo.provider, sha, state: req.body.state, description: status.description };
     const outcome = await this.host.send(req);
     switch (outcome.kind) {
       case 'sent':
-        this.remember(build.buildId, key);
+        remember(this.sent, build.buildId, key);
         this.log.info('commit status sent', fields);
         return !status.final;
       case 'drop':
-        this.remember(build.buildId, key);
+        remember(this.sent, build.buildId, key);
         this.log.warn('commit status refused by the git host; not retried', { ...fields, reason: outcome.reason });
         return false;
       case 'retry':
@@ -89,26 +104,11 @@ export class StatusReporter {
     }
   }
 
-  /** Where and with which token the build's status goes; null (reason logged once per project) when nowhere. */
-  private async targetOf(build: ExistingBuild, sha: string): Promise<StatusTarget | null> {
-    const project = await this.projects.get(build.projectId);
-    if (!project) return this.explain(build.projectId, 'debug', 'no commit statuses: unknown project');
-    const repo = repoRefOf(project.provider, project.repoUrl);
-    if (!repo) return this.explain(build.projectId, 'debug', `no commit statuses: ${project.repoUrl} names no ${project.provider} repository`);
-    const token = this.tokenOf(project);
-    if (!token) {
-      const key = project.provider === 'github' ? 'KILN_GITHUB_TOKEN' : 'KILN_GITLAB_TOKEN';
-      return this.explain(build.projectId, 'info', `no commit statuses: set ${key} or the project secret ${GIT_STATUS_TOKEN_SECRET}`);
-    }
-    return {
-      repo,
-      sha,
-      branch: build.source.branch,
-      token,
-      targetUrl: buildPageUrl(this.cfg.publicUrl, build.buildId),
-      githubApiUrl: this.cfg.githubApiUrl,
-      gitlabApiUrl: this.cfg.gitlabApiUrl,
-    };
+  /** The project's repository and token; null (reason logged once per project) when its builds get no status. */
+  private async hostedOf(projectId: string): Promise<Hosted | null> {
+    const project = await this.projects.get(projectId);
+    const reach = reachOf(project, project && this.tokenOf(project));
+    return 'nowhere' in reach ? this.explain(projectId, reach.level, reach.nowhere) : reach;
   }
 
   private tokenOf(project: KnownProject): string | null {
@@ -131,10 +131,11 @@ export class StatusReporter {
     this.log[level](msg, { projectId });
     return null;
   }
+}
 
-  private remember(buildId: string, key: string): void {
-    this.sent.delete(buildId);
-    this.sent.set(buildId, key);
-    if (this.sent.size > 50_000) this.sent.delete(this.sent.keys().next().value as string);
-  }
+/** Sets a key as the newest entry of a map that keeps at most MAX_BUILDS, forgetting the oldest. */
+function remember(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_BUILDS) map.delete(map.keys().next().value as string);
 }
