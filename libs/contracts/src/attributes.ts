@@ -9,6 +9,8 @@ export const Attr = {
   commitSha: 'vcs.ref.head.revision',
   eventType: 'kiln.event.type',
   commandType: 'kiln.command.type',
+  /** How a worker checked out a build's commit: from the host's git mirror or fetched directly. */
+  checkoutVia: 'kiln.checkout.via',
   /** Docker label naming a worker container. */
   workerLabel: 'kiln.worker',
   /** Docker labels of a deployed instance's container: its instance, deploy and environment. */

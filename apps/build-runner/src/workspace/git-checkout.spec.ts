@@ -141,6 +141,19 @@ describe('checkout', () => {
     expect(await mirrors.has(remote, firstSha)).toBe(true);
   });
 
+  it('from a mirror that lacks the commit, fetches it into the mirror; the workspace is a clean, shallow git repository at the commit', async () => {
+    const mirrors = new GitMirrors(join(root, 'mirrors-2'));
+    await checkout({ repoUrl: remote, sha: firstSha, ref: 'main', dir: join(root, 'm2-first'), mirrors });
+    const dir = join(root, 'm2-second');
+    const result = await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir, mirrors: new GitMirrors(join(root, 'mirrors-2')) });
+    expect(result).toEqual({ sha: secondSha, via: 'mirror' });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('second\n');
+    expect(git(dir, 'rev-parse', 'HEAD')).toBe(secondSha);
+    expect(git(dir, 'status', '--porcelain')).toBe('');
+    expect(git(dir, 'rev-parse', '--is-shallow-repository')).toBe('true');
+    expect(git(dir, 'log', '--format=%s')).toBe('second');
+  });
+
   it('fetches directly, saying why, when the mirror cannot serve', async () => {
     await writeFile(join(root, 'not-a-dir'), 'x');
     const dir = join(root, 'mirror-broken');

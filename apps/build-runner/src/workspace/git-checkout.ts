@@ -65,8 +65,17 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
   let mirrorError: string | undefined;
   if (opts.mirrors && sha && FULL_SHA_RE.test(sha)) {
     try {
-      const mirror = await opts.mirrors.ensure(repoUrl, sha, signal);
-      await checkoutFromMirror(mirror, sha, dir, signal);
+      // the pool-manager fetched the commit while the build was queued: check out at once
+      // (one git process); only when the mirror lacks it, fetch into the mirror first
+      const fromMirror = await checkoutFromMirror(opts.mirrors.dirFor(repoUrl), sha, dir, signal).then(
+        () => true,
+        () => false,
+      );
+      if (!fromMirror) {
+        if (signal?.aborted) throw new Error('aborted');
+        await rm(dir, { recursive: true, force: true });
+        await checkoutFromMirror(await opts.mirrors.ensure(repoUrl, sha, signal), sha, dir, signal);
+      }
       return { sha: sha.toLowerCase(), via: 'mirror' };
     } catch (e) {
       if (signal?.aborted) throw new Error(`checkout of ${where} aborted`);

@@ -60,6 +60,22 @@ describe('GitMirrors (real git)', () => {
     expect(git(ws, 'count-objects')).toMatch(/^0 objects/);
   });
 
+  it('a mirror removed by hand is fetched again, though this process saw the commit in it', async () => {
+    const mirrors = new GitMirrors(join(root, 'm-removed'));
+    const dir = await mirrors.ensure(remote, shas[0]);
+    expect(await mirrors.has(remote, shas[0])).toBe(true);
+    await rm(dir, { recursive: true, force: true });
+    expect(await mirrors.has(remote, shas[0])).toBe(false);
+    await mirrors.ensure(remote, shas[0]);
+    expect(git(dir, 'cat-file', '-t', shas[0])).toBe('commit');
+  });
+
+  it('a checkout of a commit the mirror lacks fails (the caller fetches it then)', async () => {
+    const mirrors = new GitMirrors(join(root, 'm-lacks'));
+    const dir = await mirrors.ensure(remote, shas[0]);
+    await expect(checkoutFromMirror(dir, shas[2], join(root, 'ws-lacks'))).rejects.toThrow();
+  });
+
   it('lets two processes fetch different commits of one repository at once', async () => {
     const a = new GitMirrors(join(root, 'm2'));
     const b = new GitMirrors(join(root, 'm2')); // another process: its own in-flight map

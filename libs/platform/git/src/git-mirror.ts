@@ -31,6 +31,8 @@ export class GitMirrors {
   private readonly staleLockMs: number;
   /** Fetches in flight in this process, by mirror and commit. */
   private readonly inFlight = new Map<string, Promise<string>>();
+  /** Commits this process saw in a mirror (objects are never pruned, so they stay): asked once, not once per build. */
+  private readonly held = new Set<string>();
 
   constructor(
     readonly root: string,
@@ -48,12 +50,22 @@ export class GitMirrors {
   /** Whether the mirror holds the commit (false when there is no mirror yet). */
   async has(repoUrl: string, sha: string): Promise<boolean> {
     const dir = this.dirFor(repoUrl);
+    const key = `${dir}\u0000${sha.toLowerCase()}`;
+    // a remembered commit costs a stat (the mirror may have been removed by hand), not a git process
+    if (this.held.has(key) && (await stat(join(dir, 'objects')).then(() => true, () => false))) return true;
     try {
       await runGit(['cat-file', '-e', `${sha}^{commit}`], { cwd: dir });
+      this.remember(key);
       return true;
     } catch {
+      this.held.delete(key);
       return false;
     }
+  }
+
+  private remember(key: string): void {
+    this.held.add(key);
+    if (this.held.size > 10_000) this.held.delete(this.held.values().next().value as string);
   }
 
   /**
@@ -86,6 +98,7 @@ export class GitMirrors {
           if (await this.has(repoUrl, sha)) return dir;
           await this.initIfMissing(dir);
           await runGit(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, sha], { cwd: dir, signal });
+          this.remember(`${dir}\u0000${sha}`);
           return dir;
         } finally {
           await release();
@@ -151,13 +164,25 @@ function waitForRemoval(path: string, ms: number, signal?: AbortSignal): Promise
   });
 }
 
+/** What `git init` would leave that a checkout needs: written directly, not by spawning git. */
+const MINIMAL_CONFIG = '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n';
+
 /**
  * Checks out `sha` into `dir` from a mirror that holds it: a new repository that borrows
  * the mirror's objects (alternates), shallow at `sha` like a depth-1 clone, HEAD detached.
+ * The repository's few files are written here rather than by `git init`: this runs between
+ * lease and first step, where each process spawned costs milliseconds, so one git process
+ * (`read-tree`, which fills the index and the working tree) does the whole checkout.
+ * Rejects when the mirror lacks the commit.
  */
 export async function checkoutFromMirror(mirrorDir: string, sha: string, dir: string, signal?: AbortSignal): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await runGit(['init', '--quiet'], { cwd: dir, signal });
-  await Promise.all([writeFile(join(dir, '.git', 'objects', 'info', 'alternates'), `${join(mirrorDir, 'objects')}\n`), writeFile(join(dir, '.git', 'shallow'), `${sha}\n`)]);
-  await runGit(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', sha], { cwd: dir, signal });
+  const git = join(dir, '.git');
+  await Promise.all([mkdir(join(git, 'objects', 'info'), { recursive: true }), mkdir(join(git, 'refs', 'heads'), { recursive: true }), mkdir(join(git, 'refs', 'tags'), { recursive: true })]);
+  await Promise.all([
+    writeFile(join(git, 'config'), MINIMAL_CONFIG),
+    writeFile(join(git, 'HEAD'), `${sha}\n`),
+    writeFile(join(git, 'objects', 'info', 'alternates'), `${join(mirrorDir, 'objects')}\n`),
+    writeFile(join(git, 'shallow'), `${sha}\n`),
+  ]);
+  await runGit(['read-tree', '--reset', '-u', `${sha}^{tree}`], { cwd: dir, signal });
 }
