@@ -1,13 +1,17 @@
 import { context, propagation, trace, Span, SpanKind, SpanStatusCode, Context, Attributes } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 
-let sdk: NodeSDK | null = null;
+let sdk: { shutdown(): Promise<void> } | null = null;
 
 /**
  * Starts OpenTelemetry for a service. Exporters follow the standard `OTEL_*` variables
  * (e.g. `OTEL_TRACES_EXPORTER=otlp` and `OTEL_EXPORTER_OTLP_ENDPOINT`); with none set,
  * spans are created (ids appear in logs) but not exported, so a laptop run prints no
  * connection errors to a collector that is not there.
+ *
+ * Without an exporter only the tracer provider is loaded, not the whole Node SDK with its
+ * exporters, metrics and logs: every process pays for what it loads at start, and the
+ * pool starts a build agent per ephemeral worker.
  */
 export function startTelemetry(serviceName: string): void {
   if (sdk) return;
@@ -15,11 +19,21 @@ export function startTelemetry(serviceName: string): void {
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
   const exporting = !!process.env.OTEL_TRACES_EXPORTER && process.env.OTEL_TRACES_EXPORTER !== 'none';
-  // Without an exporter, spans still get real ids (they appear in logs and in NATS
-  // headers, so one build stays one trace) but go nowhere.
-  const quiet = { onStart: () => undefined, onEnd: () => undefined, forceFlush: async () => undefined, shutdown: async () => undefined };
-  sdk = new NodeSDK(exporting ? { serviceName } : { serviceName, spanProcessors: [quiet] });
-  sdk.start();
+  if (exporting) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { NodeSDK: Sdk } = require('@opentelemetry/sdk-node') as { NodeSDK: typeof NodeSDK };
+    const full = new Sdk({ serviceName });
+    full.start();
+    sdk = full;
+    return;
+  }
+  // Spans still get real ids (they appear in logs and in NATS headers, so one build stays
+  // one trace) and the W3C propagator carries them, but they go nowhere.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const provider = new NodeTracerProvider();
+  provider.register();
+  sdk = provider;
 }
 
 export async function stopTelemetry(): Promise<void> {
