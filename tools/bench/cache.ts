@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BenchEvent, finalEvents, withPlatform } from './platform-run';
+import { BenchEvent, withPlatform } from './platform-run';
 
 /** The fixture: a real Node project (express, jest, eslint) whose lockfile holds ~400 packages. */
 const FIXTURE = join(__dirname, '..', '..', '..', 'tools', 'bench', 'fixtures', 'npm-app');
@@ -106,7 +106,7 @@ type Files = Record<string, string>;
 /** One platform: for each pipeline, a cold build (empty cache) and `warm` builds of the same commit. */
 async function scenario(print: (line: string) => void, files: Files, title: string, settings: Record<string, string>, plan: [keyof typeof PIPELINES, number][]): Promise<void> {
   const packages = Object.keys(JSON.parse(files['package-lock.json']).packages).filter((k) => k.startsWith('node_modules/')).length;
-  await withPlatform({ KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '4', ...settings }, async ({ call, repo, push, api }) => {
+  await withPlatform({ KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '4', ...settings }, async ({ call, repo, push, api, finished }) => {
     const waitWarm = async () => {
       for (let k = 0; k < 1200; k++) {
         // a dropped keep-alive connection on this loaded machine is not a reason to stop
@@ -126,7 +126,7 @@ async function scenario(print: (line: string) => void, files: Files, title: stri
       for (const label of ['cold', ...Array.from({ length: warm }, (_, i) => `warm #${i + 1}`)]) {
         await waitWarm();
         const id = await push(sha);
-        const events = await finalEvents(call, id, 900_000);
+        const events = await finished(id, 900_000);
         const line = await logLine(id);
         const source = /\(prefetched\)|, prefetched\)/.test(line) ? ', prefetched' : label === 'cold' ? '' : ', downloaded';
         runs.push(measure(`${label}${source}`, events));

@@ -1,5 +1,5 @@
 import { row, summary } from './stats';
-import { at, finalEvents, withPlatform } from './platform-run';
+import { at, withPlatform } from './platform-run';
 
 const TRIVIAL = 'steps:\n  - name: one\n    run: echo hi\n';
 
@@ -8,7 +8,7 @@ const TRIVIAL = 'steps:\n  - name: one\n    run: echo hi\n';
  * pool as configured (`minWarm` idle workers, or 0: every build waits for a cold start).
  */
 export async function benchDispatch(label: string, minWarm: number, builds: number): Promise<string[]> {
-  return withPlatform({ KILN_POOL_MIN_WARM: String(minWarm) }, async ({ call, repo, push }) => {
+  return withPlatform({ KILN_POOL_MIN_WARM: String(minWarm) }, async ({ call, repo, push, finished }) => {
     const sha = repo.commit({ '.kiln.yml': TRIVIAL }, 'trivial');
     const started: number[] = [];
     const firstStep: number[] = [];
@@ -22,7 +22,7 @@ export async function benchDispatch(label: string, minWarm: number, builds: numb
           await new Promise((r) => setTimeout(r, 25));
         }
       }
-      const events = await finalEvents(call, await push(sha));
+      const events = await finished(await push(sha));
       const accepted = at(events, 'BuildRequested', 'requestedAt');
       started.push(at(events, 'BuildStarted', 'startedAt') - accepted);
       firstStep.push(at(events, 'StepStarted', 'startedAt') - accepted);
@@ -42,7 +42,7 @@ export async function benchDispatch(label: string, minWarm: number, builds: numb
 export async function benchThroughput(concurrency: number, builds: number): Promise<string> {
   return withPlatform(
     { KILN_POOL_MIN_WARM: String(concurrency), KILN_POOL_MAX_WORKERS: String(concurrency * 2), KILN_PROJECT_CONCURRENCY: String(concurrency) },
-    async ({ call, repo, push }) => {
+    async ({ call, repo, push, finished }) => {
       const sha = repo.commit({ '.kiln.yml': TRIVIAL }, 'trivial');
       for (let k = 0; k < 1200; k++) {
         const pool = await call<{ counts?: Record<string, number> }>('/api/pool');
@@ -52,7 +52,7 @@ export async function benchThroughput(concurrency: number, builds: number): Prom
       const t0 = Date.now();
       const ids = await Promise.all(Array.from({ length: builds }, () => push(sha)));
       let ok = 0;
-      for (const id of ids) if ((await finalEvents(call, id, 600_000)).some((e) => e.type === 'BuildSucceeded')) ok++;
+      for (const id of ids) if ((await finished(id, 600_000)).some((e) => e.type === 'BuildSucceeded')) ok++;
       const minutes = (Date.now() - t0) / 60_000;
       return `${`throughput at concurrency ${concurrency}`.padEnd(56)} ${(ok / minutes).toFixed(1).padStart(8)} builds/min  (${ok}/${builds} succeeded in ${(minutes * 60).toFixed(1)} s)`;
     },

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'nats';
+import { connect, JSONCodec } from 'nats';
 import { kilnNames } from '@kiln/contracts';
 import { dropSchema } from '@kiln/persistence';
 import { deleteStreams } from '@kiln/event-store';
@@ -12,6 +12,8 @@ import { ServiceName, startPlatformOnFreePorts } from '../platform/launch';
 export const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
 export const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const TOKEN = 'bench-token';
+/** `BENCH_PLATFORM_LOG`: a file that gets every service's output lines (e.g. with `OTEL_TRACES_EXPORTER=console`, the spans). */
+const LOG_FILE = process.env.BENCH_PLATFORM_LOG;
 
 export interface BenchEvent {
   type: string;
@@ -33,6 +35,8 @@ export async function withPlatform<T>(
     namespace: string;
     /** Process id of a running service (for memory figures). */
     pidOf: (service: ServiceName) => number | undefined;
+    /** Waits for a build's final event (told by the broker, not by polling the API), then reads its events once. */
+    finished: (buildId: string, timeoutMs?: number) => Promise<BenchEvent[]>;
   }) => Promise<T>,
 ): Promise<T> {
   const namespace = `bench${Date.now().toString(36)}`;
@@ -47,11 +51,40 @@ export async function withPlatform<T>(
     KILN_GIT_MIRROR_DIR: process.env.KILN_GIT_MIRROR_DIR ?? join(tmp, 'git-mirrors'),
     KILN_LOG_LEVEL: 'warn',
     ...settings,
-  });
+  }, LOG_FILE ? { onLine: (service, line) => appendFileSync(LOG_FILE, `${service} ${line}\n`) } : {});
   const startMs = performance.now() - t0;
   const api = `http://127.0.0.1:${env.KILN_API_PORT}`;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
   const call = async <R>(path: string, init?: RequestInit) => (await (await fetch(api + path, { headers, ...init })).json()) as R;
+  // the bench learns of a build's end from the broker: polling the API would load the
+  // machine being measured (each poll is a request and a database read)
+  const watchNc = await connect({ servers: NATS_URL });
+  const ended = new Set<string>();
+  const waiting = new Map<string, () => void>();
+  const buildSubject = kilnNames(namespace).subjects.allBuilds.slice(0, -1); // '<ns>.build.'
+  const codec = JSONCodec<{ type: string }>();
+  watchNc.subscribe(kilnNames(namespace).subjects.allBuilds, {
+    callback: (_e, m) => {
+      if (!FINAL_TYPES.has(codec.decode(m.data).type)) return;
+      const id = m.subject.slice(buildSubject.length);
+      ended.add(id);
+      waiting.get(id)?.();
+    },
+  });
+  const finished = async (buildId: string, timeoutMs = 120_000): Promise<BenchEvent[]> => {
+    if (!ended.has(buildId)) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`build ${buildId} did not finish within ${timeoutMs} ms`)), timeoutMs);
+        waiting.set(buildId, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      waiting.delete(buildId);
+    }
+    // the API's read model follows the stream: read until it has the final event too
+    return finalEvents(call, buildId, timeoutMs);
+  };
   try {
     const repo = new GitFixture(tmp, 'bench');
     const secret = 'bench-secret-123';
@@ -64,8 +97,9 @@ export async function withPlatform<T>(
       const r = await fetch(`${api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
       return ((await r.json()) as { buildId: string }).buildId;
     };
-    return await fn({ api, call, repo, push, projectId: project.id, startMs, namespace, pidOf: (name) => platform.services.get(name)?.child.pid });
+    return await fn({ api, call, repo, push, projectId: project.id, startMs, namespace, pidOf: (name) => platform.services.get(name)?.child.pid, finished });
   } finally {
+    await watchNc.drain();
     await platform.stop();
     const nc = await connect({ servers: NATS_URL });
     await deleteStreams(await nc.jetstreamManager(), kilnNames(namespace));
@@ -75,12 +109,14 @@ export async function withPlatform<T>(
   }
 }
 
-/** Waits (bench-side) for a build's final event; returns its events. */
+const FINAL_TYPES = new Set(['BuildSucceeded', 'BuildFailed', 'BuildCancelled', 'BuildTimedOut']);
+
+/** Reads a build's events through the API until they include its final one. */
 export async function finalEvents(call: <R>(path: string) => Promise<R>, buildId: string, timeoutMs = 120_000): Promise<BenchEvent[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = (await call<{ items: BenchEvent[] }>(`/api/builds/${buildId}/events`)).items ?? [];
-    if (events.some((e) => /BuildSucceeded|BuildFailed|BuildCancelled|BuildTimedOut/.test(e.type))) return events;
+    if (events.some((e) => FINAL_TYPES.has(e.type))) return events;
     if (Date.now() > deadline) throw new Error(`build ${buildId} did not finish`);
     await new Promise((r) => setTimeout(r, 25));
   }
