@@ -136,6 +136,28 @@ describe('planPool', () => {
     expect(plan(busy, { minWarm: 2, maxWorkers: 2 })).toBe(0);
   });
 
+  describe('while a build starts', () => {
+    const topUp = (workers: W[], opts: { waiting?: number; starting?: number }) =>
+      planPool({ workers, minWarm: 3, maxWorkers: 12, waiting: opts.waiting ?? 0, starting: opts.starting ?? 0 });
+
+    it('holds back topping up to minWarm while a warm worker still stands idle', () => {
+      expect(topUp([leased('w1'), warm('i1'), warm('i2')], { starting: 1 })).toMatchObject({ provision: 0, deferred: 1 });
+    });
+
+    it('tops up at once when no build is starting', () => {
+      expect(topUp([leased('w1'), warm('i1'), warm('i2')], { starting: 0 })).toMatchObject({ provision: 1, deferred: 0 });
+    });
+
+    it('never holds back for a build that waits for a worker', () => {
+      expect(topUp([leased('w1'), warm('i1'), warm('i2')], { starting: 1, waiting: 1 })).toMatchObject({ provision: 2, deferred: 0 });
+    });
+
+    it('does not hold back when no warm worker is left idle', () => {
+      expect(topUp([leased('w1'), leased('w2'), leased('w3')], { starting: 3 })).toMatchObject({ provision: 3, deferred: 0 });
+      expect(topUp([leased('w1'), warming('i1')], { starting: 1 })).toMatchObject({ provision: 2, deferred: 0 });
+    });
+  });
+
   it('ignores retired and lost workers: they neither count as idle nor take room under maxWorkers', () => {
     const gone = [retired('r1'), retired('r2'), lost('l1'), lost('l2')];
 

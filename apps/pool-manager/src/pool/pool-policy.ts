@@ -24,6 +24,8 @@ export function chooseWorker(workers: Iterable<W>, job: LeaseJob): { worker: W; 
 export interface PoolTarget {
   /** Workers to provision now. */
   provision: number;
+  /** Workers that topping up to `minWarm` would start, held back while a build starts (see {@link planPool}). */
+  deferred: number;
   /** Idle workers to retire now (idle past the TTL, above `minWarm`), oldest idle first. */
   retire: string[];
   /** When the next idle worker passes its TTL (epoch ms), or null: the caller sets one timer. */
@@ -35,6 +37,13 @@ export interface PoolTarget {
  * way to warm) however many are busy, plus one per queued build that no worker holds yet,
  * never more than `maxWorkers` alive; idle warm workers beyond `minWarm` retire once they
  * have been idle for `idleTtlMs`.
+ *
+ * A build that just took a warm worker comes first: while `starting` builds are between
+ * their lease and their first step, topping the pool back up to `minWarm` waits, as long
+ * as a warm worker still stands idle and no build is waiting. Starting an agent costs a
+ * core for most of a second on a small host, and would otherwise land exactly on the
+ * started build's checkout. Builds waiting for a worker are never held back, and the
+ * caller bounds how long a build counts as starting.
  */
 export function planPool(input: {
   workers: Iterable<W>;
@@ -42,6 +51,8 @@ export function planPool(input: {
   maxWorkers: number;
   /** Queued builds waiting for a worker. */
   waiting: number;
+  /** Builds leased to this pool's workers that have not run their first step yet. */
+  starting?: number;
   now?: number;
   idleTtlMs?: number;
 }): PoolTarget {
@@ -55,7 +66,9 @@ export function planPool(input: {
     if (w.status === 'warm') idleWarm.push(w);
   }
   const wanted = Math.max(0, input.minWarm + input.waiting - idleOrStarting);
-  const provision = Math.max(0, Math.min(wanted, input.maxWorkers - alive));
+  const allowed = Math.max(0, Math.min(wanted, input.maxWorkers - alive));
+  const holdBack = (input.starting ?? 0) > 0 && input.waiting === 0 && idleWarm.length > 0;
+  const provision = holdBack ? 0 : allowed;
   const retire: string[] = [];
   let nextExpiry: number | null = null;
   if (input.idleTtlMs !== undefined && input.now !== undefined && provision === 0) {
@@ -67,5 +80,5 @@ export function planPool(input: {
       else if (retire.length < surplus && (nextExpiry === null || expires < nextExpiry)) nextExpiry = expires;
     }
   }
-  return { provision, retire, nextExpiry };
+  return { provision, deferred: holdBack ? allowed : 0, retire, nextExpiry };
 }

@@ -24,6 +24,8 @@ export const WORKER_DRIVER = Symbol('WORKER_DRIVER');
 const json = JSONCodec();
 /** How long an agent that was retired or lost has to exit by itself before its process group is stopped. */
 const REAP_GRACE_MS = 5000;
+/** The longest a leased build counts as starting, holding back the pool's top-up (a slow clone must not keep the pool short). */
+const STARTING_HOLD_MAX_MS = 2000;
 type W = Exclude<Worker, { status: 'none' }>;
 
 /**
@@ -39,6 +41,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly lastSeen = new Map<string, number>();
   private readonly leadership: Leadership;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** Builds leased (seen live) that have not run their first step yet, by build id: when their lease was seen. */
+  private readonly starting = new Map<string, number>();
+  private holdTimer: NodeJS.Timeout | null = null;
   private leaseSub: Subscription | null = null;
   private hbSub: Subscription | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -60,8 +65,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     readiness: Readiness,
   ) {
     this.view = new AggregateView(store, aggs.worker, names.subjects.allWorkers, {
-      onEvent: (id, w, _e, live) => {
+      onEvent: (id, w, e, live) => {
         if (!live) return;
+        if (e.type === 'WorkerLeased') this.starting.set(e.data.job.buildId, Date.now());
         if (w.status === 'retired' || w.status === 'lost') this.reapLater(id);
         this.kick();
       },
@@ -73,8 +79,11 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
       // no kick here: a queued build first asks for a lease, and a miss kicks the pool;
       // provisioning on every queued build would spawn processes while the lease waits
-      onEvent: (_id, _b, e, live) => {
-        if (live && e.type === 'BuildRequested') this.prefetch(e.data.buildId, e.data.source.repoUrl, e.data.source.sha);
+      onEvent: (id, _b, e, live) => {
+        if (!live) return;
+        if (e.type === 'BuildRequested') this.prefetch(e.data.buildId, e.data.source.repoUrl, e.data.source.sha);
+        // a starting build that ran its first step (or ended) releases the held-back top-up
+        else if (this.starting.has(id) && e.type !== 'BuildAssigned' && e.type !== 'BuildStarted' && e.type !== 'PipelineLoaded') this.kick();
       },
 
       onError: (e) => this.log.error('skipped malformed build event', { reason: (e as Error).message }),
@@ -121,6 +130,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
     await this.leadership.stop();
     this.leaseSub?.unsubscribe();
     this.hbSub?.unsubscribe();
@@ -214,9 +224,11 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       minWarm: this.cfg.poolMinWarm,
       maxWorkers: this.cfg.poolMaxWorkers,
       waiting: this.waitingBuilds(),
+      starting: this.startingBuilds(now),
       now,
       idleTtlMs: this.cfg.poolIdleTtlMs,
     });
+    if (plan.deferred > 0) this.releaseHoldLater(now);
     await Promise.all(Array.from({ length: plan.provision }, () => this.provision()));
     for (const workerId of plan.retire) {
       this.log.info('retiring idle worker', { workerId, idleTtlMs: this.cfg.poolIdleTtlMs });
@@ -230,6 +242,30 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       this.idleTimer = setTimeout(() => this.kick(), Math.max(0, plan.nextExpiry - now) + 10);
       this.idleTimer.unref();
     }
+  }
+
+  /** Leased builds that have not run their first step yet (each for at most STARTING_HOLD_MAX_MS); forgets the others. */
+  private startingBuilds(now: number): number {
+    for (const [buildId, since] of this.starting) {
+      const b = this.builds.states.get(buildId);
+      const stillStarting =
+        now - since < STARTING_HOLD_MAX_MS &&
+        b !== undefined &&
+        (b.status === 'queued' || b.status === 'assigned' || (b.status === 'running' && !b.steps.some((s) => s.startedAt !== null)));
+      if (!stillStarting) this.starting.delete(buildId);
+    }
+    return this.starting.size;
+  }
+
+  /** One timer: the held-back top-up goes ahead when the oldest starting build's hold runs out. */
+  private releaseHoldLater(now: number): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    const oldest = Math.min(...this.starting.values());
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.kick();
+    }, Math.max(0, oldest + STARTING_HOLD_MAX_MS - now) + 5);
+    this.holdTimer.unref();
   }
 
   private async provision(): Promise<void> {
