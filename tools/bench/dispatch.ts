@@ -1,41 +1,59 @@
+import { CpuMeter } from './cpu';
 import { row, summary } from './stats';
-import { at, withPlatform } from './platform-run';
+import { at, BenchEvent, withPlatform } from './platform-run';
 
 const TRIVIAL = 'steps:\n  - name: one\n    run: echo hi\n';
+const ORDER = ['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted', 'PipelineLoaded', 'StepStarted'];
 
 /**
- * Webhook accepted → build started / first step running, one build at a time, with the
- * pool as configured (`minWarm` idle workers, or 0: every build waits for a cold start).
+ * How each build of the dispatch bench is pushed:
+ * - `warm`: when the pool is at rest with `minWarm` idle warm workers (what a warm pool promises);
+ * - `back-to-back`: as soon as the previous build ended, while the pool replaces its worker;
+ * - `cold`: with `minWarm` 0, every build waits for an agent to start.
  */
-export async function benchDispatch(label: string, minWarm: number, builds: number): Promise<string[]> {
-  return withPlatform({ KILN_POOL_MIN_WARM: String(minWarm) }, async ({ call, repo, push, finished }) => {
+export type DispatchMode = 'warm' | 'back-to-back' | 'cold';
+
+/** Webhook accepted → build started / first step running, one build at a time. */
+export async function benchDispatch(label: string, mode: DispatchMode, minWarm: number, builds: number): Promise<string[]> {
+  return withPlatform({ KILN_POOL_MIN_WARM: String(minWarm) }, async ({ call, repo, push, finished, pidOf }) => {
     const sha = repo.commit({ '.kiln.yml': TRIVIAL }, 'trivial');
     const started: number[] = [];
     const firstStep: number[] = [];
     const stages: Record<string, number[]> = {};
-    for (let i = 0; i < builds; i++) {
-      if (minWarm > 0) {
-        // measure what a warm pool promises: start each build when a warm worker stands ready
-        for (let k = 0; k < 400; k++) {
-          const pool = await call<{ counts?: Record<string, number> }>('/api/pool');
-          if ((pool.counts?.warm ?? 0) >= 1) break;
-          await new Promise((r) => setTimeout(r, 25));
-        }
+    const cpu = new CpuMeter(pidOf);
+    const warmAtLeast = async (n: number) => {
+      for (let k = 0; k < 1200; k++) {
+        const pool = await call<{ counts?: Record<string, number> }>('/api/pool');
+        if ((pool.counts?.warm ?? 0) >= n) return;
+        await new Promise((r) => setTimeout(r, 25));
       }
+    };
+    await warmAtLeast(minWarm);
+    for (let i = 0; i < builds; i++) {
+      if (mode === 'warm') {
+        await warmAtLeast(minWarm);
+        await new Promise((r) => setTimeout(r, 100)); // the last worker's warm-up has settled
+      } else if (mode === 'back-to-back') await warmAtLeast(1);
+      cpu.start();
       const events = await finished(await push(sha));
-      const accepted = at(events, 'BuildRequested', 'requestedAt');
-      started.push(at(events, 'BuildStarted', 'startedAt') - accepted);
-      firstStep.push(at(events, 'StepStarted', 'startedAt') - accepted);
-      const when = (type: string) => Date.parse(events.find((e) => e.type === type)?.meta.occurredAt ?? '');
-      const order = ['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted', 'PipelineLoaded', 'StepStarted'];
-      for (let k = 1; k < order.length; k++) (stages[`    ${order[k - 1]} → ${order[k]}`] ??= []).push(when(order[k]) - when(order[k - 1]));
+      cpu.stop();
+      record(events, started, firstStep, stages);
     }
     return [
       row(`${label}: accepted → build started`, summary(started)),
       row(`${label}: accepted → first step running`, summary(firstStep)),
       ...Object.entries(stages).map(([name, v]) => row(name, summary(v))),
+      `    CPU ms per build (push → final event): ${cpu.perWindow()}`,
     ];
   });
+}
+
+function record(events: BenchEvent[], started: number[], firstStep: number[], stages: Record<string, number[]>): void {
+  const accepted = at(events, 'BuildRequested', 'requestedAt');
+  started.push(at(events, 'BuildStarted', 'startedAt') - accepted);
+  firstStep.push(at(events, 'StepStarted', 'startedAt') - accepted);
+  const when = (type: string) => Date.parse(events.find((e) => e.type === type)?.meta.occurredAt ?? '');
+  for (let k = 1; k < ORDER.length; k++) (stages[`    ${ORDER[k - 1]} → ${ORDER[k]}`] ??= []).push(when(ORDER[k]) - when(ORDER[k - 1]));
 }
 
 /** Builds completed per minute for trivial pipelines with `concurrency` running at once. */

@@ -58,9 +58,11 @@ async function main(): Promise<void> {
   if (only.includes('dispatch')) {
     const warmN = Number(process.env.BENCH_BUILDS || 200);
     const coldN = Number(process.env.BENCH_COLD_BUILDS || warmN);
-    console.log(`\ndispatch, one build at a time (${warmN} warm, ${coldN} cold):`);
-    for (const line of await benchDispatch('warm pool (minWarm 3)', 3, warmN)) console.log(line);
-    for (const line of await benchDispatch('cold (minWarm 0)', 0, coldN)) console.log(line);
+    const modes = (process.env.BENCH_DISPATCH || 'warm,back-to-back,cold').split(',');
+    console.log(`\ndispatch, one build at a time (${warmN} warm, ${warmN} back-to-back, ${coldN} cold):`);
+    if (modes.includes('warm')) for (const line of await benchDispatch('warm pool (minWarm 3 idle)', 'warm', 3, warmN)) console.log(line);
+    if (modes.includes('back-to-back')) for (const line of await benchDispatch('back-to-back (minWarm 3)', 'back-to-back', 3, warmN)) console.log(line);
+    if (modes.includes('cold')) for (const line of await benchDispatch('cold (minWarm 0)', 'cold', 0, coldN)) console.log(line);
   }
   if (only.includes('throughput')) {
     const n = Number(process.env.BENCH_THROUGHPUT_BUILDS || 48);
