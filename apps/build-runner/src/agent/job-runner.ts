@@ -257,7 +257,7 @@ export class JobRunner {
     }
     const pipeline = parsed.pipeline;
     deadline.at = Date.now() + pipeline.timeoutMs;
-    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs }, this.cause());
+    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs, deploy: await import('@kiln/pipeline').then(({ parseDeploy }) => { const d = parseDeploy(text); return d.ok ? d.deploy && { environment: d.deploy.environment } : undefined; }) }, this.cause());
     const env = baseEnv(job, sha, workspace);
     for (let index = 0; index < pipeline.steps.length; index++) {
       const step = pipeline.steps[index];

@@ -17,8 +17,9 @@ export type TriggerResult =
 /**
  * Turns a succeeded build into a deploy: fetches the build's commit into a release directory,
  * reads the `deploy` section of its `.kiln.yml`, records `DeployStarted` (or `DeployFailed`
- * naming the line and column of a bad section) and hands the deploy to the runner. The deploy
- * id derives from the build id, so a redelivered `BuildSucceeded` never deploys twice.
+ * naming the line and column of a bad section) and hands the deploy to the runner. A build
+ * whose `PipelineLoaded` says its pipeline has no `deploy` section is skipped without a fetch.
+ * The deploy id derives from the build id, so a redelivered `BuildSucceeded` never deploys twice.
  */
 export class DeployTrigger {
   constructor(
@@ -31,13 +32,19 @@ export class DeployTrigger {
   ) {}
 
   async onBuildSucceeded(buildId: string): Promise<TriggerResult> {
+    // The build first: most builds do not deploy, and the agent recorded that when it loaded
+    // the pipeline (same commit, same parser), so they cost one read and no git. A deploy is
+    // only ever created for a build that deploys, so skipping before the deploy's own stream is
+    // read keeps a redelivery idempotent. Unknown (`undefined`: an older agent, or a `deploy`
+    // section that does not parse) takes the path below, which reads the file itself.
+    const build = (await this.store.load(this.aggs.build, this.names.subjects.build(buildId))).state;
+    if (build.status !== 'succeeded' || build.deploy === null) return { kind: 'no-deploy' };
+
     const deployId = deployIdForBuild(buildId);
     const subject = this.names.subjects.deploy(deployId);
     const existing = await this.store.load(this.aggs.deploy, subject);
     if (existing.state.status !== 'none') return { kind: 'exists', deployId };
 
-    const build = (await this.store.load(this.aggs.build, this.names.subjects.build(buildId))).state;
-    if (build.status !== 'succeeded') return { kind: 'no-deploy' };
     const { repoUrl, ref, sha } = build.source;
     if (!sha) {
       this.log.warn('succeeded build without a commit sha: not deployed', { buildId });

@@ -67,6 +67,14 @@ export const PipelineLoadedV1 = defineEvent(
     steps: z.array(z.object({ name: z.string() })),
     /** The pipeline's whole-build timeout (ms); the scheduler ends the build if its worker does not. Absent in events before it was recorded. */
     timeoutMs: z.number().int().positive().optional(),
+    /**
+     * Whether the pipeline deploys: the `deploy` section's `environment`, or null when the file
+     * has no `deploy` section (the deployer then skips the build without fetching it). Absent
+     * when not known: in events before it was recorded, and when the section does not parse
+     * (the deployer reads the file itself and reports the error). The deployer's own reading
+     * of the file stays the authority for the deploy's spec.
+     */
+    deploy: z.object({ environment: z.string() }).nullable().optional(),
   }),
 );
 

@@ -246,6 +246,34 @@ describe('build decider', () => {
       expect(state.status !== 'none' && state.timeoutMs).toBe(90_000);
     });
 
+    describe('whether the pipeline deploys (the deployer skips a build whose pipeline has no deploy section)', () => {
+      const loadedWith = (deploy: { environment: string } | null): BuildEvent =>
+        ({ ...pipelineLoaded(), data: { ...pipelineLoaded().data, deploy } }) as BuildEvent;
+
+      it.each([
+        ['the environment of a deploy section', { environment: 'prod' }],
+        ['null for a pipeline without one', null],
+      ])('records %s', (_what, deploy) => {
+        expect(decideValid(isRunning, { ...load, deploy })).toEqual([loadedWith(deploy)]);
+        expect(fold(buildDecider, [...isRunning, loadedWith(deploy)])).toMatchObject({ deploy });
+      });
+
+      it('leaves it out when the agent did not say, and an event without it reads as unknown', () => {
+        const [e] = decideValid(isRunning, load);
+        expect(e.type === 'PipelineLoaded' && 'deploy' in e.data).toBe(false);
+        expect(() => buildCodec.validate(pipelineLoaded())).not.toThrow();
+        expect(fold(buildDecider, [...isRunning, pipelineLoaded()])).toHaveProperty('deploy', undefined);
+      });
+
+      it('forgets it when the build is requeued (the next attempt loads the pipeline again)', () => {
+        expect(fold(buildDecider, [...isRunning, loadedWith(null), requeued(2)])).toHaveProperty('deploy', undefined);
+      });
+
+      it('the schema rejects a deploy without an environment', () => {
+        expect(() => buildCodec.validate({ ...pipelineLoaded(), data: { ...pipelineLoaded().data, deploy: {} } } as BuildEvent)).toThrow();
+      });
+    });
+
     it('starts a step of a running build', () => {
       given(buildDecider, isLoaded)
         .when(startStep)
@@ -508,6 +536,7 @@ describe('build evolve', () => {
       workerId: null,
       steps: [],
       timeoutMs: null,
+      deploy: undefined,
       cancelRequested: false,
       reason: null,
       exitCode: null,

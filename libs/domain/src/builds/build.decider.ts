@@ -32,6 +32,11 @@ export type Build =
       steps: StepState[];
       /** The loaded pipeline's whole-build timeout (ms); null until the pipeline is loaded. */
       timeoutMs: number | null;
+      /**
+       * What the loaded pipeline deploys: `{ environment }`, or null when it has no `deploy`
+       * section; undefined while not known (pipeline not loaded, or loaded before this was recorded).
+       */
+      deploy: PipelineDeploy | undefined;
       cancelRequested: boolean;
       reason: string | null;
       exitCode: number | null;
@@ -43,13 +48,16 @@ export type Build =
 
 export type ExistingBuild = Exclude<Build, { status: 'none' }>;
 
+/** A pipeline's deploy as `PipelineLoaded` records it (null: the pipeline has no `deploy` section). */
+export type PipelineDeploy = NonNullable<BuildEventData<'PipelineLoaded'>['deploy']> | null;
+
 /** Commands on a build. `now` is an ISO time chosen by the caller. */
 export type BuildCommand =
   | { type: 'RequestBuild'; data: BuildEventData<'BuildRequested'> }
   | { type: 'QueueBuild'; now: string }
   | { type: 'AssignBuild'; workerId: string; attempt: number; now: string }
   | { type: 'StartBuild'; workerId: string; attempt: number; now: string }
-  | { type: 'LoadPipeline'; attempt: number; sha: string; steps: { name: string }[]; timeoutMs?: number }
+  | { type: 'LoadPipeline'; attempt: number; sha: string; steps: { name: string }[]; timeoutMs?: number; deploy?: PipelineDeploy }
   | { type: 'StartStep'; attempt: number; index: number; name: string; now: string }
   | {
       type: 'FinishStep';
@@ -134,8 +142,19 @@ function decide(command: BuildCommand, state: Build): BuildEvent[] {
     }
     case 'LoadPipeline': {
       const b = running(state, command.attempt, 'LoadPipeline');
-      const data = { buildId: b.buildId, attempt: command.attempt, sha: command.sha, steps: command.steps };
-      return [{ type: 'PipelineLoaded', data: command.timeoutMs === undefined ? data : { ...data, timeoutMs: command.timeoutMs } }];
+      return [
+        {
+          type: 'PipelineLoaded',
+          data: {
+            buildId: b.buildId,
+            attempt: command.attempt,
+            sha: command.sha,
+            steps: command.steps,
+            ...(command.timeoutMs === undefined ? {} : { timeoutMs: command.timeoutMs }),
+            ...(command.deploy === undefined ? {} : { deploy: command.deploy }),
+          },
+        },
+      ];
     }
     case 'StartStep': {
       const b = running(state, command.attempt, 'StartStep');
@@ -243,6 +262,7 @@ function evolve(state: Build, event: BuildEvent): Build {
       workerId: null,
       steps: [],
       timeoutMs: null,
+      deploy: undefined,
       cancelRequested: false,
       reason: null,
       exitCode: null,
@@ -266,6 +286,7 @@ function evolve(state: Build, event: BuildEvent): Build {
         ...b,
         source: { ...b.source, sha: event.data.sha },
         timeoutMs: event.data.timeoutMs ?? null,
+        deploy: event.data.deploy,
         steps: event.data.steps.map((s, index) => ({
           index,
           name: s.name,
@@ -309,6 +330,7 @@ function evolve(state: Build, event: BuildEvent): Build {
         workerId: null,
         steps: [],
         timeoutMs: null,
+        deploy: undefined,
         reason: event.data.reason,
         queuedAt: event.data.requeuedAt,
         startedAt: null,
