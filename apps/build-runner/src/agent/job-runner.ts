@@ -1,11 +1,12 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
+import { Attr, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { decryptSecret, loadConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { Build, FINAL } from '@kiln/domain';
-import { Logger } from '@kiln/telemetry';
+import { inSpan, Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
+import { parseDeploy } from '@kiln/pipeline';
 import { GitMirrors } from '@kiln/git';
 import { checkout } from '../workspace/git-checkout';
 import { runStep } from '../steps/step-process';
@@ -98,14 +99,18 @@ export class JobRunner {
     const { job } = this;
     const workspace = join(this.workRoot, `build-${job.buildId}-${job.attempt}`);
     // the project's secrets are read (from its events; the lease carries none) while the clone runs
-    const secrets = this.readSecrets();
+    const secrets = inSpan('agent.secrets', {}, () => this.readSecrets());
     // the clone starts with the lease, while the scheduler's assignment is on its way
     const mirrors = this.settings.gitMirrorDir ? new GitMirrors(this.settings.gitMirrorDir) : null;
-    const cloned = checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal, mirrors }).then(
+    const cloned = inSpan('agent.checkout', {}, async (span) => {
+      const r = await checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal, mirrors });
+      span.setAttribute(Attr.checkoutVia, r.via);
+      return r;
+    }).then(
       (r) => ({ ok: true as const, sha: r.sha, via: r.via, mirrorError: r.mirrorError }),
       (e: unknown) => ({ ok: false as const, error: e as Error }),
     );
-    const verdict = await this.followBuild();
+    const verdict = await inSpan('agent.await-assignment', {}, () => this.followBuild());
     if (verdict !== 'assigned') {
       this.log.warn('lease no longer valid; not starting', { reason: verdict });
       this.abort.abort();
@@ -257,7 +262,10 @@ export class JobRunner {
     }
     const pipeline = parsed.pipeline;
     deadline.at = Date.now() + pipeline.timeoutMs;
-    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs, deploy: await import('@kiln/pipeline').then(({ parseDeploy }) => { const d = parseDeploy(text); return d.ok ? d.deploy && { environment: d.deploy.environment } : undefined; }) }, this.cause());
+    // whether the pipeline deploys, so the deployer need not fetch the release to find out (unknown when `deploy:` does not parse: the deployer reports why)
+    const declared = parseDeploy(text);
+    const deploy = declared.ok ? declared.deploy && { environment: declared.deploy.environment } : undefined;
+    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs, deploy }, this.cause());
     const env = baseEnv(job, sha, workspace);
     for (let index = 0; index < pipeline.steps.length; index++) {
       const step = pipeline.steps[index];
