@@ -69,7 +69,7 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
   });
 
   /** A project with two secrets and a build assigned to `workerId`: what the scheduler and the API would have written. */
-  async function givenAssignedBuild(workerId: string): Promise<LeaseJob> {
+  async function givenAssignedBuild(workerId: string | null): Promise<LeaseJob> {
     const projectId = newId();
     const buildId = newId();
     const now = new Date().toISOString();
@@ -91,7 +91,7 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     const cause = { correlationId: buildId };
     await store.handle(aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId, trigger: 'manual', deliveryId: null, source, requestedAt: now } }, cause);
     await store.handle(aggs.build, subject, { type: 'QueueBuild', now }, cause);
-    await store.handle(aggs.build, subject, { type: 'AssignBuild', workerId, attempt: 1, now }, cause);
+    if (workerId) await store.handle(aggs.build, subject, { type: 'AssignBuild', workerId, attempt: 1, now }, cause);
     return { buildId, projectId, attempt: 1, source };
   }
 
@@ -125,6 +125,25 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     expect(texts[texts.length - 1]).toMatch(/^kiln: \d+ line\(s\) of step output \(\d+ bytes\) dropped after the log cap of 4096 bytes$/);
     const build = await store.load(aggs.build, names.subjects.build(job.buildId));
     expect(build.state.status).toBe('succeeded');
+  });
+
+  it('starts a leased build the scheduler has not recorded as assigned yet, recording the assignment itself', async () => {
+    const job = await givenAssignedBuild(null);
+    const runner = new JobRunner(store, aggs, names, 'w-first', job, join(root, 'worker-3'), log, { secretKey: key, logMaxBytes: 1 << 20 });
+    expect(await runner.run()).toBe('succeeded');
+    const events = (await store.load(aggs.build, names.subjects.build(job.buildId))).events;
+    expect(events.slice(0, 4).map((e) => e.type)).toEqual(['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted']);
+    expect(events[2].data).toMatchObject({ workerId: 'w-first', attempt: 1 });
+    // the scheduler's AssignBuild arriving late for another worker is refused: the build runs once
+    await expect(store.handle(aggs.build, names.subjects.build(job.buildId), { type: 'AssignBuild', workerId: 'w-other', attempt: 1, now: new Date().toISOString() }, { correlationId: job.buildId })).rejects.toThrow(/succeeded|running/);
+  });
+
+  it('does not start a build assigned to another worker', async () => {
+    const job = await givenAssignedBuild('w-owner');
+    const runner = new JobRunner(store, aggs, names, 'w-intruder', job, join(root, 'worker-4'), log, { secretKey: key, logMaxBytes: 1 << 20 });
+    expect(await runner.run()).toBe('rejected');
+    const build = await store.load(aggs.build, names.subjects.build(job.buildId));
+    expect(build.state).toMatchObject({ status: 'assigned', workerId: 'w-owner' });
   });
 
   it('fails the build, without running a step, when a secret cannot be decrypted', async () => {

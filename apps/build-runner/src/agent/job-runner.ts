@@ -174,10 +174,11 @@ export class JobRunner {
   }
 
   /**
-   * Follows the build's subject for the whole job: first waits until the scheduler has
-   * recorded this worker's assignment (so the history always reads queued → assigned →
-   * running), then turns a cancel request or a requeue into an abort of the running step.
-   * Resolves with 'assigned', or the reason the lease is void.
+   * Follows the build's subject for the whole job: first waits until the build can start
+   * here (queued at this lease's attempt, or assigned to this worker: the lease is the
+   * assignment, and StartBuild records it when the scheduler has not yet, so starting does
+   * not wait for that append), then turns a cancel request or a requeue into an abort of the
+   * running step. Resolves with 'assigned', or the reason the lease is void.
    */
   private async followBuild(timeoutMs = 30_000): Promise<string> {
     let settle!: (v: string) => void;
@@ -201,7 +202,7 @@ export class JobRunner {
         } else if (state.cancelRequested) {
           settle('cancel requested');
           this.abort.abort();
-        } else if (state.workerId === this.workerId && (state.status === 'assigned' || state.status === 'running')) {
+        } else if (state.status === 'queued' || (state.workerId === this.workerId && (state.status === 'assigned' || state.status === 'running'))) {
           settle('assigned');
         } else if (state.workerId && state.workerId !== this.workerId) {
           settle(`build is assigned to worker ${state.workerId}`);

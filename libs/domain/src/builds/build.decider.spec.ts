@@ -181,8 +181,16 @@ describe('build decider', () => {
       given(buildDecider, isAssigned).when({ type: 'StartBuild', workerId: W1, attempt: 1, now: T3 }).then([started()]);
     });
 
-    it('starts a queued build when the agent is faster than the scheduler', () => {
-      given(buildDecider, isQueued).when({ type: 'StartBuild', workerId: W1, attempt: 1, now: T3 }).then([started()]);
+    it('starts a queued build when the agent is faster than the scheduler, recording the assignment too', () => {
+      given(buildDecider, isQueued)
+        .when({ type: 'StartBuild', workerId: W1, attempt: 1, now: T3 })
+        .then([{ type: 'BuildAssigned', data: { buildId: BUILD, workerId: W1, attempt: 1, assignedAt: T3 } }, started()]);
+    });
+
+    it('then takes the scheduler\'s assignment to that worker as done, and refuses one to another worker', () => {
+      const agentFirst: BuildEvent[] = [...isQueued, { type: 'BuildAssigned', data: { buildId: BUILD, workerId: W1, attempt: 1, assignedAt: T3 } }, started()];
+      given(buildDecider, agentFirst).when({ type: 'AssignBuild', workerId: W1, attempt: 1, now: T3 }).then([]);
+      given(buildDecider, agentFirst).when({ type: 'AssignBuild', workerId: W2, attempt: 1, now: T3 }).thenThrows(IllegalStateError, /is running/);
     });
 
     it('is idempotent for the worker already running it', () => {
@@ -489,7 +497,7 @@ describe('build decider', () => {
     const history: BuildEvent[] = [];
     for (const c of commands) {
       const out = decideValid(history, c);
-      expect(out).toHaveLength(1);
+      expect(out.length).toBeGreaterThan(0);
       history.push(...out);
     }
     expect(history.map((e) => e.type)).toEqual([
@@ -498,6 +506,7 @@ describe('build decider', () => {
       'BuildAssigned',
       'BuildStarted',
       'BuildRequeued',
+      'BuildAssigned', // the second attempt's agent started before the scheduler recorded it
       'BuildStarted',
       'PipelineLoaded',
       'StepStarted',

@@ -138,7 +138,12 @@ function decide(command: BuildCommand, state: Build): BuildEvent[] {
       if (b.status !== 'queued' && b.status !== 'assigned') {
         throw new IllegalStateError(`StartBuild: build ${b.buildId} is ${b.status}`);
       }
-      return [{ type: 'BuildStarted', data: { buildId: b.buildId, workerId: command.workerId, attempt: command.attempt, startedAt: command.now } }];
+      const started: BuildEvent = { type: 'BuildStarted', data: { buildId: b.buildId, workerId: command.workerId, attempt: command.attempt, startedAt: command.now } };
+      // the leased agent was faster than the scheduler's record of the assignment: it records
+      // both, so every history reads queued → assigned → running (the scheduler's own
+      // AssignBuild for this worker is then a no-op, and one for another worker is refused)
+      if (b.status === 'queued') return [{ type: 'BuildAssigned', data: { buildId: b.buildId, workerId: command.workerId, attempt: command.attempt, assignedAt: command.now } }, started];
+      return [started];
     }
     case 'LoadPipeline': {
       const b = running(state, command.attempt, 'LoadPipeline');
