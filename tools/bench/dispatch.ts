@@ -32,7 +32,7 @@ export async function benchDispatch(label: string, mode: DispatchMode, minWarm: 
     for (let i = 0; i < builds; i++) {
       if (mode === 'warm') {
         await warmAtLeast(minWarm);
-        await new Promise((r) => setTimeout(r, 100)); // the last worker's warm-up has settled
+        await new Promise((r) => setTimeout(r, Number(process.env.BENCH_SETTLE_MS ?? 100))); // the last worker's warm-up has settled
       } else if (mode === 'back-to-back') await warmAtLeast(1);
       cpu.start();
       const events = await finished(await push(sha));
