@@ -8,7 +8,14 @@ import { inSpan, Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
 import { parseDeploy } from '@kiln/pipeline';
 import { GitMirrors } from '@kiln/git';
-import { checkout } from '../workspace/git-checkout';
+import { checkout, CheckoutResult } from '../workspace/git-checkout';
+
+/** How the build log says the commit got into the workspace. */
+const CHECKED_OUT_VIA: Record<CheckoutResult['via'], string> = {
+  prepared: ' (checked out by the pool while the build was queued)',
+  mirror: " (checked out from the host's git mirror)",
+  fetch: '',
+};
 import { runStep } from '../steps/step-process';
 import { cacheLimits, restoreStepCache, saveStepCache, StepCacheContext } from '../cache/step-cache';
 import { LogPublisher } from '../logs/log-publisher';
@@ -103,7 +110,7 @@ export class JobRunner {
     // the clone starts with the lease, while the scheduler's assignment is on its way
     const mirrors = this.settings.gitMirrorDir ? new GitMirrors(this.settings.gitMirrorDir) : null;
     const cloned = inSpan('agent.checkout', {}, async (span) => {
-      const r = await checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal, mirrors });
+      const r = await checkout({ repoUrl: job.source.repoUrl, sha: job.source.sha, ref: job.source.ref, dir: workspace, signal: this.abort.signal, mirrors, prepared: job.buildId });
       span.setAttribute(Attr.checkoutVia, r.via);
       return r;
     }).then(
@@ -236,7 +243,7 @@ export class JobRunner {
   private async execute(
     logs: LogPublisher,
     workspace: string,
-    cloned: Promise<{ ok: true; sha: string; via: 'mirror' | 'fetch'; mirrorError?: string } | { ok: false; error: Error }>,
+    cloned: Promise<{ ok: true; sha: string; via: CheckoutResult['via']; mirrorError?: string } | { ok: false; error: Error }>,
   ): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {
     const { job } = this;
     const deadline = { at: Number.POSITIVE_INFINITY };
@@ -246,7 +253,7 @@ export class JobRunner {
     if (!c.ok) throw c.error;
     const sha = c.sha;
     if (c.mirrorError) logs.line('system', null, `kiln: the host's git mirror could not serve this commit (${c.mirrorError}); fetched it directly`);
-    logs.line('system', null, `kiln: HEAD is ${sha}${c.via === 'mirror' ? " (checked out from the host's git mirror)" : ''}`);
+    logs.line('system', null, `kiln: HEAD is ${sha}${CHECKED_OUT_VIA[c.via]}`);
     let text: string;
     try {
       text = await readFile(join(workspace, '.kiln.yml'), 'utf8');

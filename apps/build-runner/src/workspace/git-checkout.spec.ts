@@ -154,6 +154,17 @@ describe('checkout', () => {
     expect(git(dir, 'log', '--format=%s')).toBe('second');
   });
 
+  it('takes the workspace the pool prepared for the build, and checks out itself when there is none', async () => {
+    const mirrors = new GitMirrors(join(root, 'mirrors-3'));
+    await mirrors.prepare(remote, secondSha, 'build-a');
+    const dir = join(root, 'prepared-a');
+    expect(await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir, mirrors, prepared: 'build-a' })).toEqual({ sha: secondSha, via: 'prepared' });
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('second\n');
+    const other = join(root, 'prepared-b');
+    expect(await checkout({ repoUrl: remote, sha: secondSha, ref: 'main', dir: other, mirrors, prepared: 'build-b' })).toEqual({ sha: secondSha, via: 'mirror' });
+    expect(git(other, 'rev-parse', 'HEAD')).toBe(secondSha);
+  });
+
   it('fetches directly, saying why, when the mirror cannot serve', async () => {
     await writeFile(join(root, 'not-a-dir'), 'x');
     const dir = join(root, 'mirror-broken');

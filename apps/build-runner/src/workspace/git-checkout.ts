@@ -18,14 +18,16 @@ export interface CheckoutOptions {
   signal?: AbortSignal;
   /** The host's repository mirrors: an exact sha is checked out from there when it can be. */
   mirrors?: GitMirrors | null;
+  /** Key of a workspace the pool may have prepared in the mirrors for this checkout (the build id): taken when ready. */
+  prepared?: string;
 }
 
 /** Result of {@link checkout}. */
 export interface CheckoutResult {
   /** Full sha of the checked-out HEAD. */
   sha: string;
-  /** How: from the host's mirror, or fetched straight from the repository. */
-  via: 'mirror' | 'fetch';
+  /** How: prepared by the pool while the build was queued, from the host's mirror, or fetched straight from the repository. */
+  via: 'prepared' | 'mirror' | 'fetch';
   /** Why the mirror was not used, when one was given. */
   mirrorError?: string;
 }
@@ -65,7 +67,9 @@ export async function checkout(opts: CheckoutOptions): Promise<CheckoutResult> {
   let mirrorError: string | undefined;
   if (opts.mirrors && sha && FULL_SHA_RE.test(sha)) {
     try {
-      // the pool-manager fetched the commit while the build was queued: check out at once
+      // the pool-manager checked the commit out while the build was queued: one rename
+      if (opts.prepared && (await opts.mirrors.take(opts.prepared, sha, dir))) return { sha: sha.toLowerCase(), via: 'prepared' };
+      // or it fetched the commit into the mirror: check out at once
       // (one git process); only when the mirror lacks it, fetch into the mirror first
       const fromMirror = await checkoutFromMirror(opts.mirrors.dirFor(repoUrl), sha, dir, signal).then(
         () => true,

@@ -26,6 +26,8 @@ const json = JSONCodec();
 const REAP_GRACE_MS = 5000;
 /** The longest a leased build counts as starting, holding back the pool's top-up (a slow clone must not keep the pool short). */
 const STARTING_HOLD_MAX_MS = 2000;
+/** A prepared workspace this old was left by a pool-manager that stopped: removed at start. */
+const PREPARED_MAX_AGE_MS = 3_600_000;
 type W = Exclude<Worker, { status: 'none' }>;
 
 /**
@@ -53,6 +55,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly startedAt = Date.now();
   /** The host's git mirrors (null when off). */
   private readonly mirrors: GitMirrors | null;
+  /** Builds whose workspace this process prepared (or is preparing) in the mirrors, until they end. */
+  private readonly prepared = new Set<string>();
 
   constructor(
     private readonly store: EventStore,
@@ -79,8 +83,10 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
       // no kick here: a queued build first asks for a lease, and a miss kicks the pool;
       // provisioning on every queued build would spawn processes while the lease waits
-      onEvent: (id, _b, e, live) => {
+      onEvent: (id, b, e, live) => {
         if (!live) return;
+        // once its worker checked out (or it ended), a workspace not taken is waste
+        if ((e.type === 'PipelineLoaded' || isFinal(b)) && this.prepared.delete(id)) void this.mirrors?.discard(id).catch(() => undefined);
         if (e.type === 'BuildRequested') this.prefetch(e.data.buildId, e.data.source.repoUrl, e.data.source.sha);
         // a starting build that ran its first step (or ended) releases the held-back top-up
         else if (this.starting.has(id) && e.type !== 'BuildAssigned' && e.type !== 'BuildStarted' && e.type !== 'PipelineLoaded') this.kick();
@@ -105,6 +111,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       },
     });
     await Promise.all([this.view.start(), this.builds.start()]);
+    // workspaces prepared by a pool-manager that stopped before their builds ended
+    await this.mirrors?.sweepPrepared(PREPARED_MAX_AGE_MS).catch((e: unknown) => this.log.warn('could not sweep old prepared workspaces', { reason: (e as Error).message }));
     await this.leadership.start();
     // replicas share lease requests through a queue group
     this.leaseSub = this.nc.subscribe(this.names.subjects.leaseRequest, {
@@ -157,14 +165,20 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
 
   /**
    * Fetches a requested build's commit into the host's git mirror while the build is
-   * queued and leased, so its worker checks out without a fetch of its own. Best effort:
-   * a worker whose mirror lacks the commit fetches it directly.
+   * queued and leased, so its worker checks out without a fetch of its own; and, for
+   * agents on this host, checks it out into a workspace the leased worker takes with a
+   * rename. Best effort: a worker that finds neither checks out, or fetches, itself.
    */
   private prefetch(buildId: string, repoUrl: string, sha: string | null | undefined): void {
     if (!this.mirrors || !sha || !FULL_SHA_RE.test(sha) || this.stopping) return;
     const started = Date.now();
-    this.mirrors.ensure(repoUrl, sha).then(
-      () => this.log.debug('commit prefetched into the git mirror', { buildId, ms: Date.now() - started }),
+    // agents on this host (process driver) take a prepared workspace with a rename; as many
+    // wait at once as workers stand idle to take them, the other builds get the commit only
+    const idle = [...this.workers()].filter((w) => w.status === 'warm').length;
+    const prepare = this.driver.name === 'process' && this.prepared.size < Math.max(1, idle);
+    if (prepare) this.prepared.add(buildId);
+    (prepare ? this.mirrors.prepare(repoUrl, sha, buildId) : this.mirrors.ensure(repoUrl, sha)).then(
+      () => this.log.debug(prepare ? 'workspace prepared from the git mirror' : 'commit prefetched into the git mirror', { buildId, ms: Date.now() - started }),
       (e: unknown) => this.log.info('git mirror prefetch failed; the worker will fetch directly', { buildId, repoUrl: redactUrl(repoUrl), reason: redactUrlIn((e as Error).message, repoUrl) }),
     );
   }

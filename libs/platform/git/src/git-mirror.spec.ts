@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkoutFromMirror, GitMirrors } from './git-mirror';
@@ -74,6 +74,71 @@ describe('GitMirrors (real git)', () => {
     const mirrors = new GitMirrors(join(root, 'm-lacks'));
     const dir = await mirrors.ensure(remote, shas[0]);
     await expect(checkoutFromMirror(dir, shas[2], join(root, 'ws-lacks'))).rejects.toThrow();
+  });
+
+  describe('prepared workspaces', () => {
+    it('a workspace prepared for a build is taken whole with a rename, once', async () => {
+      const mirrors = new GitMirrors(join(root, 'm-prep'));
+      await mirrors.prepare(remote, shas[1], 'build-1');
+      const ws = join(root, 'taken', 'ws');
+      expect(await mirrors.take('build-1', shas[1], ws)).toBe(true);
+      expect(await readFile(join(ws, 'file.txt'), 'utf8')).toBe('two\n');
+      expect(git(ws, 'rev-parse', 'HEAD')).toBe(shas[1]);
+      expect(git(ws, 'status', '--porcelain')).toBe('');
+      // gone from the mirrors: a second worker finds nothing to take
+      expect(await mirrors.take('build-1', shas[1], join(root, 'taken', 'ws2'))).toBe(false);
+      expect(await readdir(join(mirrors.root, '.prepared'))).toEqual([]);
+    });
+
+    it('is not taken for another commit (and is removed), nor when none was prepared', async () => {
+      const mirrors = new GitMirrors(join(root, 'm-prep2'));
+      expect(await mirrors.take('build-x', shas[0], join(root, 'never'))).toBe(false);
+      await mirrors.prepare(remote, shas[0], 'build-2');
+      expect(await mirrors.take('build-2', shas[2], join(root, 'wrong'))).toBe(false);
+      expect(existsSync(join(root, 'wrong'))).toBe(false);
+      expect(await readdir(join(mirrors.root, '.prepared'))).toEqual([]);
+    });
+
+    it('a worker leased while the workspace is being prepared waits for it (inotify), and stops waiting when the preparation fails', async () => {
+      const mirrors = new GitMirrors(join(root, 'm-prep4'));
+      await mirrors.prepare(remote, shas[2], 'staging');
+      const prepared = join(mirrors.root, '.prepared');
+      await mkdir(join(prepared, 'build-4.preparing'));
+      const taking = mirrors.take('build-4', shas[2], join(root, 'ws-4'), 60_000);
+      await new Promise((r) => setTimeout(r, 150));
+      await rename(join(prepared, 'staging'), join(prepared, 'build-4'));
+      await rm(join(prepared, 'build-4.preparing'), { recursive: true });
+      expect(await taking).toBe(true);
+      expect(git(join(root, 'ws-4'), 'rev-parse', 'HEAD')).toBe(shas[2]);
+
+      await mkdir(join(prepared, 'build-5.preparing'));
+      const failing = mirrors.take('build-5', shas[2], join(root, 'ws-5'), 60_000); // would outlast the test's timeout if it waited
+      await new Promise((r) => setTimeout(r, 150));
+      await rm(join(prepared, 'build-5.preparing'), { recursive: true });
+      expect(await failing).toBe(false);
+    });
+
+    it('a second preparation of the same build leaves the first to finish', async () => {
+      const mirrors = new GitMirrors(join(root, 'm-prep5'));
+      await Promise.all([mirrors.prepare(remote, shas[0], 'build-6'), mirrors.prepare(remote, shas[0], 'build-6')]);
+      expect(await mirrors.take('build-6', shas[0], join(root, 'ws-6'), 5000)).toBe(true);
+      expect(await readFile(join(root, 'ws-6', 'file.txt'), 'utf8')).toBe('one\n');
+    });
+
+    it('discards a workspace not taken, sweeps old leftovers, and refuses a key that is not one path segment', async () => {
+      const mirrors = new GitMirrors(join(root, 'm-prep3'));
+      await mirrors.prepare(remote, shas[0], 'build-3');
+      await mirrors.discard('build-3');
+      expect(await readdir(join(mirrors.root, '.prepared'))).toEqual([]);
+      await mirrors.prepare(remote, shas[0], 'fresh');
+      const old = join(mirrors.root, '.prepared', 'old.tmp-1-abcd');
+      await mkdir(old);
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      await utimes(old, hourAgo, hourAgo);
+      expect(await mirrors.sweepPrepared(600_000)).toBe(1);
+      expect(await readdir(join(mirrors.root, '.prepared'))).toEqual(['fresh']);
+      await expect(mirrors.prepare(remote, shas[0], '../escape')).rejects.toThrow(/invalid prepared workspace key/);
+    });
   });
 
   it('lets two processes fetch different commits of one repository at once', async () => {

@@ -1,11 +1,44 @@
 import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { runGit } from './run-git';
 
 /** A full SHA-1 or SHA-256 commit id (a mirror is only asked for exact commits). */
 export const FULL_SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
+/** A key naming a prepared workspace (a build id): one path segment. */
+const PREPARED_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
+/** Where prepared workspaces wait, under the mirrors' root (same host, same filesystem as the mirrors). */
+const PREPARED = '.prepared';
+/** Suffix of a workspace still being prepared. */
+const PREPARING = '.preparing';
+
+const exists = (path: string) => stat(path).then(
+  () => true,
+  () => false,
+);
+
+/** Resolves once the prepared workspace `path` appears or its preparation ends (or after `ms`): inotify on its folder, not a poll. */
+function waitForPrepared(path: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const name = basename(path);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    };
+    const watcher = watch(dirname(path), (_event, file) => {
+      if (file === name || file === `${name}${PREPARING}`) finish();
+    });
+    watcher.on('error', finish);
+    const timer = setTimeout(finish, ms);
+    // it may have been renamed between the look and the watch
+    void exists(path).then((there) => there && finish());
+  });
+}
 
 export interface GitMirrorsOptions {
   /** How long to wait for another process's fetch into the same mirror before giving up. */
@@ -108,6 +141,86 @@ export class GitMirrors {
       if (left <= 0) throw new Error(`mirror ${dir} stayed locked for ${this.waitMs} ms`);
       await waitForRemoval(lockPath, left, signal);
     }
+  }
+
+  /**
+   * Checks `sha` out ahead of time into a workspace kept for `key` (a build id), for a
+   * worker on this host to take with one rename when it is leased the build: the pool
+   * prepares it while the build is queued, so the checkout is off the path from lease to
+   * first step. Written under a temporary name and renamed when complete, so a worker never
+   * takes half a workspace. Rejects when the commit cannot be had.
+   */
+  async prepare(repoUrl: string, sha: string, key: string): Promise<string> {
+    const final = this.preparedPath(key);
+    // the folder is made first, under a name a worker recognises: one leased meanwhile waits for it
+    const pending = `${final}${PREPARING}`;
+    await mkdir(dirname(pending), { recursive: true });
+    try {
+      await mkdir(pending);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return final; // another process prepares it
+      throw e;
+    }
+    try {
+      await checkoutFromMirror(await this.ensure(repoUrl, sha), sha.toLowerCase(), pending);
+      await rename(pending, final);
+      return final;
+    } catch (e) {
+      await rm(pending, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Moves the workspace prepared for `key` to `dir` (absent, or an empty folder) if there is
+   * one at `sha`, waiting up to `waitMs` for one being prepared: true when it was taken.
+   * False when none is (or gets) ready, it holds another commit, or it is on another
+   * filesystem (it is then removed); the caller checks out itself.
+   */
+  async take(key: string, sha: string, dir: string, waitMs = 10_000): Promise<boolean> {
+    const from = this.preparedPath(key);
+    if (!(await exists(from)) && (await exists(`${from}${PREPARING}`))) await waitForPrepared(from, waitMs);
+    const head = await readFile(join(from, '.git', 'HEAD'), 'utf8').catch(() => null);
+    if (head === null) return false;
+    if (head.trim().toLowerCase() !== sha.toLowerCase()) {
+      await this.discard(key);
+      return false;
+    }
+    await mkdir(dirname(dir), { recursive: true });
+    try {
+      await rename(from, dir);
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false; // another worker took it first
+      await this.discard(key);
+      return false;
+    }
+  }
+
+  /** Removes the workspace prepared for `key`, if it was not taken (the build ended, or went elsewhere). */
+  async discard(key: string): Promise<void> {
+    await rm(this.preparedPath(key), { recursive: true, force: true });
+  }
+
+  /** Removes prepared workspaces (and unfinished ones) older than `maxAgeMs`: left by a pool-manager that stopped. */
+  async sweepPrepared(maxAgeMs: number): Promise<number> {
+    const root = join(this.root, PREPARED);
+    const names = await readdir(root).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const s = await stat(join(root, name)).catch(() => null);
+      if (s && Date.now() - s.mtimeMs > maxAgeMs) {
+        await rm(join(root, name), { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private preparedPath(key: string): string {
+    if (!PREPARED_KEY_RE.test(key)) throw new Error(`invalid prepared workspace key '${key}'`);
+    return join(this.root, PREPARED, key);
   }
 
   private async initIfMissing(dir: string): Promise<void> {
