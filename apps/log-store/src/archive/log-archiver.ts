@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { JsMsg } from 'nats';
 import { decodeLogChunk, idFromSubject, KilnNames } from '@kiln/contracts';
-import { EventStore } from '@kiln/event-store';
+import { EventStore, orderedConsumer } from '@kiln/event-store';
 import { LOGGER, NAMES } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { JetStreamRoute } from '@kiln/transport';
@@ -62,7 +62,7 @@ export class LogArchiver {
   /** The build's records from `fromSeq` to `untilSeq`, streamed in order (never all in memory). */
   private async *records(buildId: string, fromSeq: number, untilSeq: number): AsyncGenerator<SourceRecord> {
     if (fromSeq > untilSeq) return;
-    const consumer = await this.store.js.consumers.get(this.names.streams.logs, { filterSubjects: this.names.subjects.log(buildId), opt_start_seq: fromSeq });
+    const consumer = await orderedConsumer(this.store.js, this.names.streams.logs, { filterSubjects: this.names.subjects.log(buildId), opt_start_seq: fromSeq });
     const messages = await consumer.consume({ max_bytes: 4 * 1024 * 1024 });
     try {
       for await (const m of messages) {

@@ -1,6 +1,6 @@
 import { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import { decodeLogChunk, InvalidError, parseLogCursor, KilnNames, LogChunk, LogCursor } from '@kiln/contracts';
-import { follow, lastSubjectSeq } from '@kiln/event-store';
+import { follow, lastSubjectSeq, orderedConsumer } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
 import { compareCursor, CursorLine, linesOf, PositionedLine } from './log-cursor';
 import { LogArchive } from './log-archive';
@@ -186,7 +186,7 @@ export class LogReader {
     const stream = this.names.streams.logs;
     const untilSeq = await lastSubjectSeq(this.jsm, stream, subject);
     if (untilSeq < startSeq) return;
-    const consumer = await this.js.consumers.get(stream, { filterSubjects: subject, opt_start_seq: startSeq });
+    const consumer = await orderedConsumer(this.js, stream, { filterSubjects: subject, opt_start_seq: startSeq });
     // bounded by bytes: a chunk can be up to 1 MiB, and a page needs only a few
     const messages = await consumer.consume({ max_bytes: READ_BATCH_BYTES });
     try {

@@ -6,6 +6,7 @@ import { deleteStreams, ensureStreams } from './streams';
 import { EventStore } from './event-store';
 import { aggregates } from './aggregates';
 import { follow } from './follow';
+import { orderedConsumerFastPath } from './ordered-consumer';
 
 describe('EventStore on real JetStream', () => {
   const names = kilnNames(testNamespace('es'));
@@ -33,6 +34,16 @@ describe('EventStore on real JetStream', () => {
       source: { repoUrl: '/tmp/r.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' },
       requestedAt: '2026-01-01T00:00:00.000Z',
     },
+  });
+
+  it('reads through ordered consumers built without asking for the stream info first', async () => {
+    // a nats.js upgrade that moves its internals would silently cost a round trip per read: say so
+    expect(orderedConsumerFastPath(store.js)).toBe(true);
+    const subject = names.subjects.build('b-ordered');
+    await store.append(aggs.build.codec, subject, [requested('b-ordered')], { correlationId: 'c', expectedLastSeq: 0 });
+    const loaded = await store.load(aggs.build, subject);
+    expect(loaded.events.map((e) => e.type)).toEqual(['BuildRequested']);
+    expect(loaded.state).toMatchObject({ status: 'requested', buildId: 'b-ordered' });
   });
 
   it('rejects a stale expected last-subject-sequence', async () => {

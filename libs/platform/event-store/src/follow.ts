@@ -1,5 +1,6 @@
 import { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import { lastSubjectSeq } from './read';
+import { orderedConsumer } from './ordered-consumer';
 
 export interface FollowOptions {
   stream: string;
@@ -32,9 +33,10 @@ export interface Following {
  */
 export async function follow(js: JetStreamClient, jsm: JetStreamManager, opts: FollowOptions): Promise<Following> {
   const startSeq = opts.startSeq ?? 1;
-  const untilSeq = opts.filter.includes('*') || opts.filter.includes('>')
-    ? (await jsm.streams.info(opts.stream)).state.last_seq
-    : await lastSubjectSeq(jsm, opts.stream, opts.filter);
+  // where history ends, asked while the consumer is set up (both are round trips to the server)
+  const until = opts.filter.includes('*') || opts.filter.includes('>')
+    ? jsm.streams.info(opts.stream).then((i) => i.state.last_seq)
+    : lastSubjectSeq(jsm, opts.stream, opts.filter);
   let resolveCaughtUp!: () => void;
   const caughtUp = new Promise<void>((r) => (resolveCaughtUp = r));
   let isCaughtUp = false;
@@ -44,7 +46,7 @@ export async function follow(js: JetStreamClient, jsm: JetStreamManager, opts: F
     await opts.onCaughtUp?.();
     resolveCaughtUp();
   };
-  const consumer = await js.consumers.get(opts.stream, { filterSubjects: opts.filter, opt_start_seq: startSeq });
+  const [untilSeq, consumer] = await Promise.all([until, orderedConsumer(js, opts.stream, { filterSubjects: opts.filter, opt_start_seq: startSeq })]);
   const messages = await consumer.consume({ max_messages: 512 });
   let stopped = false;
   const loop = (async () => {

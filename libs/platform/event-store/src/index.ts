@@ -8,3 +8,4 @@ export * from './aggregate-view';
 export * from './create';
 export * from './log-end';
 export * from './request-build';
+export * from './ordered-consumer';

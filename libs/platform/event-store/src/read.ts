@@ -1,4 +1,5 @@
 import { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
+import { orderedConsumer } from './ordered-consumer';
 
 /** The last sequence of a subject in a stream, or 0 when the subject has no message. */
 export async function lastSubjectSeq(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
@@ -28,7 +29,7 @@ export async function readSubject(
   startSeq = 1,
 ): Promise<JsMsg[]> {
   if (untilSeq < startSeq) return [];
-  const consumer = await js.consumers.get(stream, { filterSubjects: subject, opt_start_seq: startSeq });
+  const consumer = await orderedConsumer(js, stream, { filterSubjects: subject, opt_start_seq: startSeq });
   const out: JsMsg[] = [];
   const messages = await consumer.consume({ max_messages: 1000 });
   try {
