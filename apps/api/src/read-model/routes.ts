@@ -13,6 +13,8 @@ export function projectionRoutes(names: KilnNames, ds: DataSource): Record<strin
     decode: (m) => codec.decode(m.data, m.seq, m.subject),
     startSeq: async () => (await checkpointOf(ds, name)) + 1,
     resetWhenAhead: true,
+    // the checkpoint moves with each applied event: a failed one must not be passed by later ones
+    inOrder: true,
   });
   return {
     [Projections.builds]: route(Projections.builds, names.streams.builds, names.subjects.allBuilds, names.durables.apiBuilds, buildCodec),

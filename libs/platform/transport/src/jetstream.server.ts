@@ -34,7 +34,16 @@ export interface JetStreamRoute {
    * a backoff or a remote host's `Retry-After`.
    */
   retryDelayMs?: number | ((deliveryCount: number, error: unknown) => number);
+  /**
+   * Strictly in stream order (a projection with a checkpoint): one message in flight across
+   * all replicas, and a retryable failure is retried in place, the consumer waiting, instead
+   * of nak'd and passed by later messages, which would move the checkpoint past it.
+   */
+  inOrder?: boolean;
 }
+
+/** Pause before the n-th retry in place of an in-order route (1-based): 250 ms doubling to 5 s. */
+export const inPlaceRetryDelayMs = (n: number): number => Math.min(5000, 250 * 2 ** (n - 1));
 
 export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
   constructor(readonly msg: JsMsg) {
@@ -100,7 +109,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       ...(start > 1 ? { opt_start_seq: start } : {}),
       filter_subject: route.filter,
       ack_wait: nanos(30_000),
-      max_ack_pending: 1000,
+      max_ack_pending: route.inOrder ? 1 : 1000,
     };
     let info;
     try {
@@ -112,6 +121,10 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       this.opts.log.warn('consumer is ahead of its checkpoint; replaying', { durable: route.durable, from: start, ackFloor: info.ack_floor.stream_seq });
       await jsm.consumers.delete(route.stream, route.durable).catch(() => undefined);
       info = null;
+    }
+    if (info && info.config.max_ack_pending !== config.max_ack_pending) {
+      // a consumer made before the route's ordering changed
+      await jsm.consumers.update(route.stream, route.durable, { max_ack_pending: config.max_ack_pending });
     }
     if (!info) {
       try {
@@ -138,7 +151,35 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         continue;
       }
       const traceparent = m.headers?.get('traceparent') || undefined;
-      try {
+      for (let attempt = 1; ; attempt++) {
+        const outcome = await this.handle(route, handler, data, m, traceparent, log, attempt);
+        if (outcome === 'done') break;
+        if (this.closing) {
+          m.nak(); // redelivered to whoever consumes next
+          break;
+        }
+        m.working();
+        await new Promise((r) => setTimeout(r, inPlaceRetryDelayMs(attempt)));
+        if (this.closing) {
+          m.nak(); // redelivered to whoever consumes next
+          break;
+        }
+      }
+      if (this.closing) break;
+    }
+  }
+
+  /** Runs the handler for one message and acks, terms or naks it; 'retry-in-place' for an in-order route's retryable failure. */
+  private async handle(
+    route: JetStreamRoute,
+    handler: NonNullable<ReturnType<Server['getHandlerByPattern']>>,
+    data: unknown,
+    m: JsMsg,
+    traceparent: string | undefined,
+    log: Logger,
+    attempt: number,
+  ): Promise<'done' | 'retry-in-place'> {
+    try {
         await inSpan(
           `consume ${route.durable}`,
           { 'messaging.destination.name': m.subject, 'messaging.message.sequence': m.seq, [Attr.eventType]: (data as { type?: string })?.type ?? '' },
@@ -154,13 +195,15 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         if (isPermanent(e) || e instanceof InvalidError) {
           log.error('message terminated', { seq: m.seq, subject: m.subject, reason: (e as Error).message, code: (e as KilnError).code });
           m.term();
+        } else if (route.inOrder) {
+          log.warn('handler failed; retrying in place (in order)', { seq: m.seq, subject: m.subject, attempt, err: e as Error });
+          return 'retry-in-place';
         } else {
           log.warn('handler failed; will retry', { seq: m.seq, subject: m.subject, err: e as Error });
           m.nak(typeof route.retryDelayMs === 'function' ? route.retryDelayMs(m.info.deliveryCount, e) : (route.retryDelayMs ?? 500));
         }
       }
-      if (this.closing) break;
-    }
+    return 'done';
   }
 
   /** Graceful: stop pulling, let the message in hand finish and ack, flush acks. */
