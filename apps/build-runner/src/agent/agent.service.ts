@@ -10,6 +10,7 @@ import { HeartbeatSender } from './heartbeat';
 import { JobRunner } from './job-runner';
 import { CacheRefresh, cacheWarmUp, refreshWhileIdle } from '../cache/cache-warm-up';
 import { warmUp } from './warm-up';
+import { rehearse } from './rehearsal';
 
 /**
  * The agent's lifecycle (protocol v1): connect → warm-up → heartbeat → warm → wait for a
@@ -66,6 +67,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
       await this.retire(`warm-up failed: ${(e as Error).message}`);
       return;
     }
+    checks.push(rehearse());
     await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
     this.log.info('worker warm', { checks });
     void this.startCacheRefresh();
