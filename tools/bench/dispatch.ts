@@ -8,15 +8,16 @@ const ORDER = ['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted',
 /**
  * How each build of the dispatch bench is pushed:
  * - `warm`: when the pool is at rest with `minWarm` idle warm workers (what a warm pool promises);
+ * - `warm-same-commit`: the same, pushing one commit over and over: the host's mirror holds it,
+ *   so no fetch is in the figure (the platform's own dispatch and checkout overhead);
  * - `back-to-back`: as soon as the previous build ended, while the pool replaces its worker;
  * - `cold`: with `minWarm` 0, every build waits for an agent to start.
  */
-export type DispatchMode = 'warm' | 'back-to-back' | 'cold';
+export type DispatchMode = 'warm' | 'warm-same-commit' | 'back-to-back' | 'cold';
 
 /** Webhook accepted → build started / first step running, one build at a time. */
 export async function benchDispatch(label: string, mode: DispatchMode, minWarm: number, builds: number): Promise<string[]> {
   return withPlatform({ KILN_POOL_MIN_WARM: String(minWarm) }, async ({ call, repo, push, finished, pidOf }) => {
-    const sha = repo.commit({ '.kiln.yml': TRIVIAL }, 'trivial');
     const started: number[] = [];
     const firstStep: number[] = [];
     const stages: Record<string, number[]> = {};
@@ -29,13 +30,17 @@ export async function benchDispatch(label: string, mode: DispatchMode, minWarm: 
       }
     };
     await warmAtLeast(minWarm);
+    let first: string | undefined;
     for (let i = 0; i < builds; i++) {
-      if (mode === 'warm') {
+      if (mode === 'warm' || mode === 'warm-same-commit') {
         await warmAtLeast(minWarm);
         await new Promise((r) => setTimeout(r, Number(process.env.BENCH_SETTLE_MS ?? 100))); // the last worker's warm-up has settled
       } else if (mode === 'back-to-back') await warmAtLeast(1);
+      // every push is a new commit, as in real use (the pool fetches it into the host's mirror), unless said
+      const commit = mode === 'warm-same-commit' && first ? first : repo.commit({ '.kiln.yml': TRIVIAL, 'build.txt': `${label} ${i}\n` }, `build ${i}`);
+      first ??= commit;
       cpu.start();
-      const events = await finished(await push(sha));
+      const events = await finished(await push(commit));
       cpu.stop();
       record(events, started, firstStep, stages);
     }
