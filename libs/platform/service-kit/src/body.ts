@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import express from 'express';
+import type express from 'express';
 
 /** Default largest request body (webhooks and API), 5 MiB. */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -11,6 +11,9 @@ type Parser = ReturnType<typeof express.raw>;
  * (413 for an oversized body, 400 for malformed JSON) instead of express's HTML page.
  */
 export function useBodyParser(app: INestApplication, path: string, kind: 'raw' | 'json', limit = MAX_BODY_BYTES): void {
+  // loaded here, not with the module: processes without HTTP (every build agent) never load express
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const express = require('express') as typeof import('express');
   const parser: Parser = kind === 'raw' ? express.raw({ type: () => true, limit }) : express.json({ limit });
   app.use(path, (req: express.Request, res: express.Response, next: express.NextFunction) =>
     parser(req, res, (err?: { status?: number; type?: string; message?: string }) => {
