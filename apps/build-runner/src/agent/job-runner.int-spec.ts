@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,18 +6,10 @@ import { decodeLogChunk, kilnNames, LeaseJob, LogChunk, newId } from '@kiln/cont
 import { encryptSecret } from '@kiln/config';
 import { aggregates, connectNats, createAggregate, deleteStreams, ensureStreams, EventStore, lastSubjectSeq, readSubject } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { gitIn, testNamespace, testNatsUrl } from '@kiln/testing';
 import { JobRunner } from './job-runner';
 
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Kiln Test',
-  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
-  GIT_COMMITTER_NAME: 'Kiln Test',
-  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+const git = gitIn;
 
 describe('JobRunner: project secrets and the log cap, on real NATS and git', () => {
   const names = kilnNames(testNamespace('jobr'));

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,18 +5,10 @@ import { NatsConnection } from 'nats';
 import { kilnNames, LeaseJob, newId } from '@kiln/contracts';
 import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { gitIn, testNamespace, testNatsUrl } from '@kiln/testing';
 import { JobRunner } from './job-runner';
 
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Kiln Test',
-  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
-  GIT_COMMITTER_NAME: 'Kiln Test',
-  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+const git = gitIn;
 
 const STEPS = ['steps:', '  - name: test', '    run: "true"'];
 

@@ -1,22 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GitMirrors } from '@kiln/git';
 import { checkout } from './git-checkout';
+import { gitIn } from '@kiln/testing';
 
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Kiln Test',
-  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
-  GIT_COMMITTER_NAME: 'Kiln Test',
-  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
-}
+const git = gitIn;
 
 describe('checkout', () => {
   let root: string;

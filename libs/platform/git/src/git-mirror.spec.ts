@@ -1,20 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkoutFromMirror, GitMirrors } from './git-mirror';
+import { gitIn } from '@kiln/testing';
 
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Kiln Test',
-  GIT_AUTHOR_EMAIL: 'test@kiln.invalid',
-  GIT_COMMITTER_NAME: 'Kiln Test',
-  GIT_COMMITTER_EMAIL: 'test@kiln.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+const git = gitIn;
 
 describe('GitMirrors (real git)', () => {
   let root: string;

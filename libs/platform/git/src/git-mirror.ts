@@ -18,26 +18,36 @@ const exists = (path: string) => stat(path).then(
   () => false,
 );
 
-/** Resolves once the prepared workspace `path` appears or its preparation ends (or after `ms`): inotify on its folder, not a poll. */
-function waitForPrepared(path: string, ms: number): Promise<void> {
+/**
+ * Resolves once an entry of `folder` named one of `names` changes (or after `ms`, or on
+ * abort, or at once when `already()` says what was awaited happened before the watch
+ * started): inotify on the folder, not a poll.
+ */
+function watchFor(folder: string, names: string[], ms: number, already: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const name = basename(path);
     let done = false;
     const finish = () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       watcher.close();
+      signal?.removeEventListener('abort', finish);
       resolve();
     };
-    const watcher = watch(dirname(path), (_event, file) => {
-      if (file === name || file === `${name}${PREPARING}`) finish();
+    const watcher = watch(folder, (_event, file) => {
+      if (file && names.includes(file)) finish();
     });
     watcher.on('error', finish);
     const timer = setTimeout(finish, ms);
-    // it may have been renamed between the look and the watch
-    void exists(path).then((there) => there && finish());
+    signal?.addEventListener('abort', finish);
+    void already().then((yes) => yes && finish());
   });
+}
+
+/** Resolves once the prepared workspace `path` appears or its preparation ends (or after `ms`). */
+function waitForPrepared(path: string, ms: number): Promise<void> {
+  // it may have been renamed between the look and the watch
+  return watchFor(dirname(path), [basename(path), `${basename(path)}${PREPARING}`], ms, () => exists(path));
 }
 
 export interface GitMirrorsOptions {
@@ -256,26 +266,8 @@ export class GitMirrors {
 
 /** Resolves once `path` is gone (or after `ms`, or on abort): inotify on its folder, not a poll. */
 function waitForRemoval(path: string, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const name = basename(path);
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      watcher.close();
-      signal?.removeEventListener('abort', finish);
-      resolve();
-    };
-    const watcher = watch(dirname(path), (_event, file) => {
-      if (file === name) finish();
-    });
-    watcher.on('error', finish);
-    const timer = setTimeout(finish, ms);
-    signal?.addEventListener('abort', finish);
-    // the lock may have gone between the failed take and the watch
-    void stat(path).catch(() => finish());
-  });
+  // the lock may have gone between the failed take and the watch
+  return watchFor(dirname(path), [basename(path)], ms, async () => !(await exists(path)), signal);
 }
 
 /** What `git init` would leave that a checkout needs: written directly, not by spawning git. */

@@ -1,3 +1,4 @@
 export * from './env';
 export * from './given';
 export * from './eventually';
+export * from './git';
