@@ -55,7 +55,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly startedAt = Date.now();
   /** The host's git mirrors (null when off). */
   private readonly mirrors: GitMirrors | null;
-  /** Builds whose workspace this process prepared (or is preparing) in the mirrors, until they end. */
+  /** Builds whose workspace this process prepared (or is preparing) in the mirrors, until their worker checked out or they ended. */
   private readonly prepared = new Set<string>();
 
   constructor(
@@ -88,8 +88,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
         // once its worker checked out (or it ended), a workspace not taken is waste
         if ((e.type === 'PipelineLoaded' || isFinal(b)) && this.prepared.delete(id)) void this.mirrors?.discard(id).catch(() => undefined);
         if (e.type === 'BuildRequested') this.prefetch(e.data.buildId, e.data.source.repoUrl, e.data.source.sha);
-        // a starting build that ran its first step (or ended) releases the held-back top-up
-        else if (this.starting.has(id) && e.type !== 'BuildAssigned' && e.type !== 'BuildStarted' && e.type !== 'PipelineLoaded') this.kick();
+        // a starting build that ran its first step (or ended, or went back to the queue) releases the held-back top-up
+        else if ((e.type === 'StepStarted' || e.type === 'BuildRequeued' || isFinal(b)) && this.starting.delete(id)) this.kick();
       },
 
       onError: (e) => this.log.error('skipped malformed build event', { reason: (e as Error).message }),
