@@ -1,4 +1,4 @@
-import { JsMsg, NatsConnection, StorageType } from 'nats';
+import { AckPolicy, JsMsg, NatsConnection, StorageType } from 'nats';
 import { connectNats } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
 import { testNamespace, testNatsUrl, eventually } from '@kiln/testing';
@@ -51,6 +51,13 @@ describe('JetStreamServer retries on real NATS', () => {
     expect(await run('in-order', 'one', { inOrder: true })).toEqual(['a', 'b failed', 'b failed', 'b', 'c']);
     const info = await (await nc.jetstreamManager()).consumers.info(stream, 'in-order');
     expect(info.config.max_ack_pending).toBe(1); // one in flight across replicas too
+  });
+
+  it('a consumer made before its route became in-order is updated to one message in flight', async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.consumers.add(stream, { durable_name: 'upgraded', ack_policy: AckPolicy.Explicit, filter_subject: `${ns}.t.three`, max_ack_pending: 1000 });
+    expect(await run('upgraded', 'three', { inOrder: true })).toEqual(['a', 'b failed', 'b failed', 'b', 'c']);
+    expect((await jsm.consumers.info(stream, 'upgraded')).config.max_ack_pending).toBe(1);
   });
 
   it('another route naks a failed message and goes on: later messages may pass it', async () => {
