@@ -2,7 +2,6 @@ import { execFile, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
-import { githubPush } from '../../tools/platform/github-push';
 import { Platform, TOKEN } from './harness';
 
 /**
@@ -25,10 +24,9 @@ describe('kiln CLI end to end', () => {
     });
 
   const push = async (sha: string): Promise<string> => {
-    const p = githubPush({ repoUrl: repo.bare, fullName: 'kiln-cli/app', sha, secret, message: 'cli e2e' });
-    const r = await fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    const r = await platform.githubPush({ repoUrl: repo.bare, fullName: 'kiln-cli/app', sha, secret, message: 'cli e2e' });
     expect(r.status).toBe(202);
-    return ((await r.json()) as { buildId: string }).buildId;
+    return r.body.buildId as string;
   };
 
   beforeAll(async () => {

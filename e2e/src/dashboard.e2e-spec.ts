@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
-import { githubPush } from '../../tools/platform/github-push';
 import { Platform, TOKEN } from './harness';
 
 /**
@@ -77,10 +76,9 @@ if (!haveChromium) {
     ].join('\n');
 
   const pushCommit = async (sha: string, message: string): Promise<string> => {
-    const p = githubPush({ repoUrl: repo.bare, fullName: 'kiln-e2e/web', sha, secret, message });
-    const pushed = await fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    const pushed = await platform.githubPush({ repoUrl: repo.bare, fullName: 'kiln-e2e/web', sha, secret, message });
     expect(pushed.status).toBe(202);
-    return ((await pushed.json()) as { buildId: string }).buildId;
+    return pushed.body.buildId as string;
   };
 
   /** `GET /` on the edge router as `web.localhost`: the deployed app's version, or the edge's status. */
@@ -146,10 +144,9 @@ if (!haveChromium) {
   it('follows a running build: lines appear live, in order, coloured; then it succeeds', async () => {
     gate = join(platform.tmp, 'dashboard-gate');
     const sha = repo.commit({ '.kiln.yml': pipeline(gate) }, 'slow coloured pipeline');
-    const p = githubPush({ repoUrl: repo.bare, fullName: 'kiln-e2e/web', sha, secret, message: 'slow coloured pipeline' });
-    const pushed = await fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    const pushed = await platform.githubPush({ repoUrl: repo.bare, fullName: 'kiln-e2e/web', sha, secret, message: 'slow coloured pipeline' });
     expect(pushed.status).toBe(202);
-    buildId = ((await pushed.json()) as { buildId: string }).buildId;
+    buildId = pushed.body.buildId as string;
     const short = buildId.slice(0, 8);
 
     // the project's page lists the build (from the read model, which it polls); open it from there

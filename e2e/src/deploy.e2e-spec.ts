@@ -4,7 +4,6 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
-import { githubPush } from '../../tools/platform/github-push';
 import { Platform } from './harness';
 
 /** The test app the deployer's own tests use: cold for WARM_AFTER_MS, reports VERSION. */
@@ -77,10 +76,9 @@ describe('Kiln deploys end to end', () => {
   let repo: GitFixture;
 
   const push = async (sha: string): Promise<string> => {
-    const p = githubPush({ repoUrl: repo.bare, fullName, sha, secret, message: 'deploy e2e' });
-    const r = await fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    const r = await platform.githubPush({ repoUrl: repo.bare, fullName, sha, secret, message: 'deploy e2e' });
     expect(r.status).toBe(202);
-    return ((await r.json()) as { buildId: string }).buildId;
+    return r.body.buildId as string;
   };
 
   /** Waits until the build's deploy ended (live, failed or rolled back); returns it. */

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
-import { githubPush } from '../../tools/platform/github-push';
 import { stopService } from '../../tools/platform/launch';
 import { agentPid, Platform } from './harness';
 
@@ -25,10 +24,9 @@ async function setup(platform: Platform, name: string) {
   const created = await platform.call('POST', '/api/projects', { name, repoUrl: repo.bare, provider: 'github', webhookSecret: secret, concurrency: 24 });
   expect(created.status).toBe(201);
   const push = async (sha: string) => {
-    const p = githubPush({ repoUrl: repo.bare, fullName: `faults/${name}`, sha, secret });
-    const r = await fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    const r = await platform.githubPush({ repoUrl: repo.bare, fullName: `faults/${name}`, sha, secret });
     expect(r.status).toBe(202);
-    return ((await r.json()) as { buildId: string }).buildId;
+    return r.body.buildId as string;
   };
   return { repo, push, projectId: created.body.id as string };
 }

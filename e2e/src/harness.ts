@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
+import { githubPush } from '../../tools/platform/github-push';
 import { freePort, PORT_KEYS, startPlatform, startPlatformOnFreePorts, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
 
 export const TOKEN = 'e2e-admin-token';
@@ -83,6 +84,14 @@ export class Platform {
     // and per platform: suites run side by side, and the last one to stop would hide the others
     writeFileSync(join(tmpdir(), `kiln-e2e-${this.namespace}.log`), this.logs.join('\n'));
     rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /** Sends a signed GitHub push webhook through the api's gateway to ingest; its answer and delivery id. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async githubPush(opts: Parameters<typeof githubPush>[0]): Promise<{ status: number; body: any; delivery: string }> {
+    const p = githubPush(opts);
+    const r = await fetch(`${this.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
+    return { status: r.status, body: await r.json(), delivery: p.headers['x-github-delivery'] };
   }
 
   // test code reads API answers loosely; the API's own types are asserted by the tests

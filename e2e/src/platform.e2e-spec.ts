@@ -1,6 +1,5 @@
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
-import { githubPush } from '../../tools/platform/github-push';
 import { Platform, readSse, TOKEN } from './harness';
 
 /**
@@ -27,10 +26,8 @@ describe('Kiln end to end', () => {
     '',
   ].join('\n');
 
-  const push = (sha: string, deliveryId?: string, secretOverride?: string) => {
-    const p = githubPush({ repoUrl: repo.bare, fullName, sha, secret: secretOverride ?? secret, deliveryId, message: 'e2e commit' });
-    return fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body }).then(async (r) => ({ status: r.status, body: await r.json(), delivery: p.headers['x-github-delivery'] }));
-  };
+  const push = (sha: string, deliveryId?: string, secretOverride?: string) =>
+    platform.githubPush({ repoUrl: repo.bare, fullName, sha, secret: secretOverride ?? secret, deliveryId, message: 'e2e commit' });
 
   const buildCount = async () => (await platform.call('GET', `/api/projects/${projectId}/builds?limit=200`)).body.items.length as number;
 

@@ -1,6 +1,5 @@
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
-import { githubPush } from '../../tools/platform/github-push';
 import { Platform } from './harness';
 
 /**
@@ -14,10 +13,7 @@ describe('project secret rotation and deletion, end to end', () => {
   let repo: GitFixture;
   let projectId: string;
 
-  const push = (sha: string, secret: string) => {
-    const p = githubPush({ repoUrl: repo.bare, fullName, sha, secret });
-    return fetch(`${platform.api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body }).then(async (r) => ({ status: r.status, body: await r.json() }));
-  };
+  const push = (sha: string, secret: string) => platform.githubPush({ repoUrl: repo.bare, fullName, sha, secret });
 
   beforeAll(async () => {
     await platform.start();

@@ -129,7 +129,8 @@ export class FakeKilnApi {
       if (i < 0) return json(res, 404, { error: 'not_found', message: `project ${m[1]} not found` });
       this.projects.splice(i, 1);
       res.writeHead(204);
-      return res.end();
+      res.end();
+      return;
     }
     if ((m = /^POST \/api\/projects\/([^/]+)\/webhook-secret\/rotate$/.exec(route))) {
       const p = this.projects.find((x) => x.id === m![1]);

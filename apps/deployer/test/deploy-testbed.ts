@@ -16,7 +16,7 @@ import { DeployRunner, DeployRunnerOptions } from '../src/deploys/deploy-runner'
 export const FIXTURE_APP = resolve(__dirname, 'fixtures', 'warm-app.js');
 
 /** Fast settings for tests. */
-export const TEST_RUNNER_OPTIONS: Omit<DeployRunnerOptions, 'releasesDir'> = {
+export const TEST_RUNNER_OPTIONS: Omit<DeployRunnerOptions, 'releasesDir' | 'runtimes'> = {
   probeIntervalMs: 100,
   reportIntervalMs: 1000,
   health: { intervalMs: 200, timeoutMs: 1000, failures: 2 },

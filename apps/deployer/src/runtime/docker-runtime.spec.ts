@@ -182,7 +182,7 @@ describe('docker runtime against a stand-in engine', () => {
     expect(await restarted.adopt({ instanceId: 'd-shop-9', deployId: 'd-shop', pid: 1, port: 1 })).toBeNull();
     expect(await restarted.strays(new Set(['d-shop']))).toEqual([{ instanceId: 'd-shop-3', deployId: 'd-shop', pid: 0 }]);
     expect(await restarted.strays(new Set(['d-other']))).toEqual([]);
-    await restarted.reap({ instanceId: 'd-shop-3', deployId: 'd-shop', pid: 0 }, 1000);
+    await restarted.reap({ instanceId: 'd-shop-3' }, 1000);
     expect(engine.containers.size).toBe(0);
   });
 
