@@ -13,6 +13,9 @@ const PREPARED = '.prepared';
 /** Suffix of a workspace still being prepared. */
 const PREPARING = '.preparing';
 
+/** Key of a commit remembered as held by a mirror. */
+const heldKey = (mirrorDir: string, sha: string) => `${mirrorDir}\u0000${sha.toLowerCase()}`;
+
 const exists = (path: string) => stat(path).then(
   () => true,
   () => false,
@@ -93,9 +96,9 @@ export class GitMirrors {
   /** Whether the mirror holds the commit (false when there is no mirror yet). */
   async has(repoUrl: string, sha: string): Promise<boolean> {
     const dir = this.dirFor(repoUrl);
-    const key = `${dir}\u0000${sha.toLowerCase()}`;
+    const key = heldKey(dir, sha);
     // a remembered commit costs a stat (the mirror may have been removed by hand), not a git process
-    if (this.held.has(key) && (await stat(join(dir, 'objects')).then(() => true, () => false))) return true;
+    if (this.held.has(key) && (await exists(join(dir, 'objects')))) return true;
     try {
       await runGit(['cat-file', '-e', `${sha}^{commit}`], { cwd: dir });
       this.remember(key);
@@ -142,7 +145,7 @@ export class GitMirrors {
           await this.initIfMissing(dir);
           // no `git maintenance run --auto` after each fetch: one process less on the way to a build's checkout (gc is off here anyway)
           await runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, sha], { cwd: dir, signal });
-          this.remember(`${dir}\u0000${sha}`);
+          this.remember(heldKey(dir, sha));
           return dir;
         } finally {
           await release();
