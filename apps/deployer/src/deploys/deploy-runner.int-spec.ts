@@ -178,6 +178,30 @@ describe('deploy runner and edge router', () => {
     expect(failed.data).toMatchObject({ cause: 'unhealthy', reason: expect.stringMatching(/^failed 2 health checks in a row \(last: GET \/: 500\)$/) });
   });
 
+  it('after the switch the old instances finish the requests they have in flight, then stop', async () => {
+    const { deployId: oldId, finished: first } = await bed.deploy({ environment: 'drain', version: 'd1' });
+    expect(await first).toMatchObject({ status: 'live' });
+    const oldPids = (await bed.events(oldId)).filter((e) => e.type === 'InstanceStarted').map((e) => (e.data as { pid: number }).pid);
+    let switchedAt = Infinity;
+    const off = bed.router.onSwap((env) => {
+      if (env === 'drain' && switchedAt === Infinity) switchedAt = performance.now();
+    });
+    // longer than the old app's own shutdown (500 ms after SIGTERM): only a drain lets it finish
+    const slow = edgeGet(bed.edgePort, 'drain', '/work?delay=1500');
+    await eventually(() => (bed.router.backends('drain').some((b) => b.inflight > 0) ? true : undefined), 2000, 'the slow request in flight');
+
+    const { finished } = await bed.deploy({ environment: 'drain', version: 'd2' });
+    expect(await finished).toMatchObject({ status: 'live' });
+    off();
+    const r = await slow;
+    // the switch came while the request was on an old instance; it finished there
+    expect(switchedAt).toBeLessThan(r.end);
+    expect(r).toMatchObject({ status: 200, version: 'd1' });
+    expect(await edgeGet(bed.edgePort, 'drain')).toMatchObject({ status: 200, version: 'd2' });
+    // ... and then the old instances stopped
+    await eventually(() => (oldPids.every((p) => !alive(p)) ? true : undefined), 5000, 'old instances to stop');
+  });
+
   it('the edge answers 404 for a host that names no environment', async () => {
     const r = await fetch(`http://127.0.0.1:${bed.edgePort}/`);
     expect(r.status).toBe(404);

@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WarmupSpec } from '@kiln/contracts';
@@ -51,6 +53,31 @@ describe('warm-up of a real instance', () => {
     expect(r).toEqual({ outcome: 'warm', tookMs: expect.any(Number), warnings: ['GET /moved answered 302 (Location: /): a redirect counts as an answer'] });
     const stats = (await fetch(`http://127.0.0.1:${inst.port}/stats`).then((x) => x.json())) as { hits: number };
     expect(stats.hits).toBe(4); // three warm-up requests and this one
+  });
+
+  it('asks one path at a time, as hostName, and reads a custom warming-up header', async () => {
+    // /a: warming (with the header), then 503, then warm; /b: warm
+    const seen: string[] = [];
+    const answers = [{ status: 200, warming: true }, { status: 503, warming: false }, { status: 200, warming: false }];
+    const server = createServer((req, res) => {
+      seen.push(`${req.headers.host} ${req.url}`);
+      const a = req.url === '/a' ? (answers.shift() ?? { status: 200, warming: false }) : { status: 200, warming: false };
+      res.writeHead(a.status, a.warming ? { 'X-Warming': 'yes' } : {});
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const { r, seen: observed } = await warm(port, spec({ paths: ['/a', '/b'], hostName: 'app.example.com', header: 'X-Warming', timeoutMs: 5000, maxTimeoutMs: 9000 }));
+      expect(r).toMatchObject({ outcome: 'warm', warnings: [] });
+      expect(seen).toEqual(['app.example.com /a', 'app.example.com /a', 'app.example.com /a', 'app.example.com /b']);
+      expect(observed).toEqual([
+        { path: '/a', observation: '200 with X-Warming: yes', signalSeen: true, limitMs: 9000 },
+        { path: '/a', observation: '503', signalSeen: true, limitMs: 9000 },
+      ]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('times out at timeout without a signal, and reports the last answer', async () => {
