@@ -1,11 +1,14 @@
 import { Controller, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { BuildEvent, KilnNames, Recorded } from '@kiln/contracts';
+import { BuildEvent, BuildEventType, KilnNames, Recorded } from '@kiln/contracts';
 import { JetStreamContext, JetStreamRoute, newBuildEventsRoute, PassThroughRpcErrors } from '@kiln/transport';
 import { DeployerService } from './deployer.service';
 
 /** Route key of the deployer's durable consumer on the builds stream. */
 export const BUILDS_ROUTE = 'deployer.builds';
+
+/** The only build event the deployer acts on; the others are acked unread. */
+const DEPLOY_TRIGGERS: ReadonlySet<BuildEventType> = new Set<BuildEventType>(['BuildSucceeded']);
 
 /**
  * The deployer's consumer of build events. A new consumer starts after the stream's current
@@ -13,7 +16,7 @@ export const BUILDS_ROUTE = 'deployer.builds';
  */
 export function buildRoutes(names: KilnNames, streamLastSeq: () => Promise<number>): Record<string, JetStreamRoute> {
   return {
-    [BUILDS_ROUTE]: newBuildEventsRoute(names, names.durables.deployerBuilds, streamLastSeq),
+    [BUILDS_ROUTE]: newBuildEventsRoute(names, names.durables.deployerBuilds, DEPLOY_TRIGGERS, streamLastSeq),
   };
 }
 

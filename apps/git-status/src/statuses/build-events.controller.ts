@@ -4,6 +4,7 @@ import { BuildEvent, KilnNames, Recorded } from '@kiln/contracts';
 import { JetStreamContext, JetStreamRoute, newBuildEventsRoute, PassThroughRpcErrors } from '@kiln/transport';
 import { HostUnavailableError, retryDelay, RetryPolicy } from './host-response';
 import { StatusReporter } from './status-reporter';
+import { STATUS_EVENTS } from './commit-status';
 
 /** Route key of git-status's durable consumer on the builds stream. */
 export const BUILDS_ROUTE = 'git-status.builds';
@@ -16,7 +17,7 @@ export const BUILDS_ROUTE = 'git-status.builds';
  */
 export function gitStatusRoutes(names: KilnNames, streamLastSeq: () => Promise<number>, policy: RetryPolicy): Record<string, JetStreamRoute> {
   return {
-    [BUILDS_ROUTE]: newBuildEventsRoute(names, names.durables.gitStatusBuilds, streamLastSeq, {
+    [BUILDS_ROUTE]: newBuildEventsRoute(names, names.durables.gitStatusBuilds, STATUS_EVENTS, streamLastSeq, {
       retryDelayMs: (deliveries, e) => retryDelay(deliveries, e instanceof HostUnavailableError ? e.retryAfterMs : null, policy),
     }),
   };

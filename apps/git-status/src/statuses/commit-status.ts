@@ -33,7 +33,7 @@ export interface DesiredStatus {
  * Build events after which a commit status may change. Steps, cache records, assignment and
  * cancel requests do not change what the commit shows, so they cost no request.
  */
-const STATUS_EVENTS: ReadonlySet<BuildEventType> = new Set<BuildEventType>([
+export const STATUS_EVENTS: ReadonlySet<BuildEventType> = new Set<BuildEventType>([
   'BuildRequested',
   'BuildQueued',
   'BuildStarted',

@@ -18,7 +18,7 @@ export type LogRecordRef = { kind: 'lines' } | { kind: 'end'; buildId: string; s
 
 /**
  * The archiver's durable consumer on the logs stream (every record, explicit ack): only
- * `end` records matter; the rest are acked without being parsed.
+ * `end` records matter; larger records are acked without being parsed.
  */
 export function archiveRoutes(names: KilnNames): Record<string, JetStreamRoute> {
   return {
@@ -26,8 +26,8 @@ export function archiveRoutes(names: KilnNames): Record<string, JetStreamRoute> 
       stream: names.streams.logs,
       filter: names.subjects.allLogs,
       durable: names.durables.logArchiver,
+      wants: (m: JsMsg) => m.data.length <= END_RECORD_MAX_BYTES,
       decode: (m: JsMsg): LogRecordRef => {
-        if (m.data.length > END_RECORD_MAX_BYTES) return { kind: 'lines' };
         const c = decodeLogChunk(m.data); // InvalidError: the transport terminates it with the reason
         return c.kind === 'end' ? { kind: 'end', buildId: idFromSubject(m.subject), status: c.status } : { kind: 'lines' };
       },

@@ -1,4 +1,4 @@
-import { AckPolicy, JsMsg, NatsConnection, StorageType } from 'nats';
+import { AckPolicy, headers, JsMsg, NatsConnection, StorageType } from 'nats';
 import { connectNats } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
 import { testNamespace, testNatsUrl, eventually } from '@kiln/testing';
@@ -58,6 +58,40 @@ describe('JetStreamServer retries on real NATS', () => {
     await jsm.consumers.add(stream, { durable_name: 'upgraded', ack_policy: AckPolicy.Explicit, filter_subject: `${ns}.t.three`, max_ack_pending: 1000 });
     expect(await run('upgraded', 'three', { inOrder: true })).toEqual(['a', 'b failed', 'b failed', 'b', 'c']);
     expect((await jsm.consumers.info(stream, 'upgraded')).config.max_ack_pending).toBe(1);
+  });
+
+  it('a message the route does not want is acked without being decoded or handled', async () => {
+    const decoded: string[] = [];
+    const handled: string[] = [];
+    const route: JetStreamRoute = {
+      stream,
+      filter: `${ns}.t.typed`,
+      durable: 'typed',
+      wants: (m) => m.headers?.get('Kiln-Type') === 'Wanted',
+      decode: (m: JsMsg) => {
+        decoded.push(m.string());
+        return m.string();
+      },
+    };
+    const server = new JetStreamServer({ connection: () => nc, routes: { r: route }, log: new Logger('jss-test', {}, 'error') });
+    server.addHandler('r', async (data: string) => void handled.push(data), true);
+    servers.push(server);
+    const js = nc.jetstream();
+    for (const [v, type] of [['a', 'Wanted'], ['b', 'Other'], ['c', 'Wanted']]) {
+      const h = headers();
+      h.set('Kiln-Type', type);
+      await js.publish(`${ns}.t.typed`, v, { headers: h });
+    }
+    await new Promise<void>((resolve, reject) => server.listen((e?: unknown) => (e ? reject(e) : resolve())));
+    // all three acked, the unwanted one too: nothing waits for redelivery
+    const jsm = await nc.jetstreamManager();
+    const info = await eventually(async () => {
+      const i = await jsm.consumers.info(stream, 'typed');
+      return i.ack_floor.stream_seq === i.delivered.stream_seq && i.num_pending === 0 && i.num_ack_pending === 0 && handled.length === 2 ? i : undefined;
+    }, 'all three acked', 10_000);
+    expect(handled).toEqual(['a', 'c']);
+    expect(decoded).toEqual(['a', 'c']);
+    expect(info.num_redelivered).toBe(0);
   });
 
   it('another route naks a failed message and goes on: later messages may pass it', async () => {

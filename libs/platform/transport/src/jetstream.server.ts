@@ -22,6 +22,12 @@ export interface JetStreamRoute {
   /** Decodes a message; throws InvalidError for a poison message. */
   decode(msg: JsMsg): unknown;
   /**
+   * Whether the handler wants this message at all, judged from its headers or size before it
+   * is decoded (e.g. by the `Kiln-Type` header). One it does not want is acked at once: no
+   * decode, no span, no handler. Default: every message.
+   */
+  wants?(msg: JsMsg): boolean;
+  /**
    * First stream sequence for a new consumer (default 1). A projection returns its
    * checkpoint + 1; when `resetWhenAhead` is set and the existing consumer already acked
    * beyond that (the read model was dropped), the consumer is re-created from there.
@@ -142,6 +148,10 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     const handler = this.getHandlerByPattern(pattern)!;
     const log = this.opts.log.child({ durable: route.durable });
     for await (const m of messages) {
+      if (route.wants && !route.wants(m)) {
+        m.ack();
+        continue;
+      }
       let data: unknown;
       try {
         data = route.decode(m);
