@@ -15,6 +15,8 @@ export const TriggerBuild = z.object({
   sha: z.string().regex(/^[0-9a-f]{7,64}$/, 'a hex commit sha').optional(),
 });
 
+export const CancelBuild = z.object({ reason: z.string().max(500).optional() });
+
 export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().optional(),
@@ -113,7 +115,7 @@ export class BuildsController {
   @Post('builds/:id/cancel')
   @HttpCode(202)
   async cancel(@Param('id') id: string, @Body() body: unknown) {
-    const { reason } = validate(z.object({ reason: z.string().max(500).optional() }), body);
+    const { reason } = validate(CancelBuild, body);
     await this.load(id);
     const r = await this.store.handle(this.aggs.build, this.names.subjects.build(id), { type: 'CancelBuild', reason: reason ?? 'cancelled by user', now: new Date().toISOString() }, { correlationId: id });
     // a build no agent ran has no one else to close its log for live readers

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { BuildEventDefinitions, BuildStatuses, DeployEventDefinitions, Providers } from '@kiln/contracts';
-import { ListQuery, TriggerBuild } from '../builds/builds.controller';
+import { CreateToken } from '../auth/tokens.controller';
+import { CancelBuild, ListQuery, TriggerBuild } from '../builds/builds.controller';
+import { SetSecret } from '../projects/project-secrets.controller';
 import { ChangeSettings, CreateProject, RotateWebhookSecret } from '../projects/projects.controller';
 
 type Json = Record<string, unknown>;
@@ -11,7 +13,7 @@ const ErrorShape: Json = {
   type: 'object',
   required: ['error', 'message'],
   properties: {
-    error: { type: 'string', description: 'machine-readable code: invalid, unauthorized, not_found, conflict, payload_too_large, unavailable, internal' },
+    error: { type: 'string', description: 'machine-readable code: invalid, unauthorized, forbidden, not_found, illegal_state, concurrency, payload_too_large, rate_limited (with Retry-After), bad_gateway, unavailable, internal' },
     message: { type: 'string', description: 'what went wrong, for a person' },
     details: { description: 'field errors and other detail, when there are any' },
   },
@@ -80,7 +82,7 @@ const LogLine: Json = {
 
 const ok = (description: string, schema?: Json) => ({ description, ...(schema ? { content: { 'application/json': { schema } } } : {}) });
 const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((c) => [String(c), { description: ({ 400: 'invalid input', 401: 'missing or invalid token', 404: 'not found', 409: 'not allowed in the current state', 413: 'body over 5 MiB', 503: 'broker unavailable; retry' } as Record<number, string>)[c], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
+  Object.fromEntries(codes.map((c) => [String(c), { description: ({ 400: 'invalid input', 401: 'missing or invalid token', 403: 'the token\'s scope does not allow it (read tokens: GET only)', 404: 'not found', 409: 'not allowed in the current state', 413: 'body over 5 MiB', 503: 'broker unavailable; retry' } as Record<number, string>)[c], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const idParam = (name: string, what: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description: what });
 const body = (s: z.ZodType) => ({ required: true, content: { 'application/json': { schema: jsonSchema(s) } } });
@@ -158,6 +160,36 @@ export function openApiDocument(serverUrl: string): Json {
       '/api/projects/{id}/caches/{key}': {
         delete: { summary: 'Evict a cache entry', parameters: [idParam('id', 'project id'), idParam('key', 'cache key')], responses: { '200': ok('evicted'), ...errors(401, 404) } },
       },
+      '/api/projects/{id}/secrets': {
+        get: {
+          summary: "A project's secrets: names and times, never a value",
+          parameters: [idParam('id', 'project id')],
+          responses: { '200': ok('`{ items: [{ name, updatedAt }] }`, by name'), ...errors(401, 404) },
+        },
+      },
+      '/api/projects/{id}/secrets/{name}': {
+        put: {
+          summary: 'Set a secret (write-only; admin)',
+          description: 'Stored encrypted with `KILN_SECRET_KEY`; builds started afterwards get it as an environment variable, masked in their logs. The value is never returned.',
+          parameters: [idParam('id', 'project id'), idParam('name', 'an environment variable name')],
+          requestBody: body(SetSecret),
+          responses: { '200': ok('`{ name, updatedAt }`'), ...errors(400, 401, 403, 404) },
+        },
+        delete: { summary: 'Remove a secret (admin)', parameters: [idParam('id', 'project id'), idParam('name', 'secret name')], responses: { '204': ok('removed'), ...errors(400, 401, 403, 404) } },
+      },
+      '/api/tokens': {
+        post: {
+          summary: 'Create an API token (admin)',
+          description: 'Only its SHA-256 is stored: the answer carries the token once. Scope `read` allows GET only; `admin` everything.',
+          requestBody: body(CreateToken),
+          responses: {
+            '201': ok('the token, shown once', { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', enum: ['read', 'admin'] }, createdAt: { type: 'string', format: 'date-time' }, token: { type: 'string' } } }),
+            ...errors(400, 401, 403),
+          },
+        },
+        get: { summary: 'List API tokens (admin); never the token itself', responses: { '200': ok('`{ items: [{ id, name, scope, createdAt, revokedAt }] }`'), ...errors(401, 403) } },
+      },
+      '/api/tokens/{id}': { delete: { summary: 'Revoke an API token (admin); it is refused at once', parameters: [idParam('id', 'token id')], responses: { '200': ok('`{ revoked: id }`'), ...errors(401, 403, 404) } } },
       '/api/builds/{id}': { get: { summary: 'A build, folded from its events', parameters: [idParam('id', 'build id')], responses: { '200': ok('the build', ref('Build')), ...errors(401, 404) } } },
       '/api/builds/{id}/events': {
         get: {
@@ -167,7 +199,7 @@ export function openApiDocument(serverUrl: string): Json {
           responses: { '200': ok('events'), ...errors(401, 404) },
         },
       },
-      '/api/builds/{id}/cancel': { post: { summary: 'Cancel a build (queued: at once; running: its processes are killed)', parameters: [idParam('id', 'build id')], responses: { '202': ok('the build', ref('Build')), ...errors(401, 404, 409) } } },
+      '/api/builds/{id}/cancel': { post: { summary: 'Cancel a build (queued: at once; running: its processes are killed)', parameters: [idParam('id', 'build id')], requestBody: { ...body(CancelBuild), required: false }, responses: { '202': ok('the build', ref('Build')), ...errors(400, 401, 404, 409) } } },
       '/api/builds/{id}/retry': { post: { summary: 'Build the same commit again (a new build)', parameters: [idParam('id', 'build id')], responses: { '202': ok('accepted', { type: 'object', properties: { buildId: { type: 'string' } } }), ...errors(401, 404) } } },
       '/api/builds/{id}/logs': {
         get: {

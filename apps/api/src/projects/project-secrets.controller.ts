@@ -13,7 +13,7 @@ import { validate } from '../validation';
  */
 export const MIN_SECRET_VALUE_LENGTH = 4;
 
-const SetSecret = z.object({
+export const SetSecret = z.object({
   value: z
     .string()
     .min(MIN_SECRET_VALUE_LENGTH, `at least ${MIN_SECRET_VALUE_LENGTH} characters (shorter values cannot be masked in logs)`)
