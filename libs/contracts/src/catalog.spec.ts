@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCodec } from './builds/events';
+import { deployCodec } from './deploys/events';
+import { kilnNames } from './names';
+import { projectCodec } from './projects/events';
+import { workerCodec } from './workers/events';
 import { eventCatalog, eventCatalogMarkdown } from './catalog';
 
 describe('event catalog', () => {
@@ -15,8 +19,32 @@ describe('event catalog', () => {
     }
   });
 
+  it('every aggregate: each example is accepted by its codec on a subject of its stream', () => {
+    const n = kilnNames('kiln');
+    const decoders = {
+      Builds: (b: Buffer) => buildCodec.decode(b, 1, n.subjects.build('b-1')),
+      Workers: (b: Buffer) => workerCodec.decode(b, 1, n.subjects.worker('w-1')),
+      Projects: (b: Buffer) => projectCodec.decode(b, 1, n.subjects.project('p-1')),
+      Deploys: (b: Buffer) => deployCodec.decode(b, 1, n.subjects.deploy('d-1')),
+    };
+    const c = eventCatalog();
+    expect(c.aggregates.map((a) => a.name).sort()).toEqual(Object.keys(decoders).sort());
+    for (const a of c.aggregates) {
+      expect(a.events.length).toBeGreaterThan(0);
+      for (const e of a.events) {
+        const env = { ...e.example, meta: { eventId: 'e', correlationId: 'c', occurredAt: '2026-01-01T00:00:00.000Z' } };
+        expect(decoders[a.name as keyof typeof decoders](Buffer.from(JSON.stringify(env)))).toMatchObject({ type: e.type, version: e.version });
+      }
+    }
+  });
+
   it('docs/event-catalog.md is up to date (run `npm run catalog`)', () => {
     const committed = readFileSync(join(__dirname, '../../../docs/event-catalog.md'), 'utf8');
     expect(committed).toBe(eventCatalogMarkdown());
+  });
+
+  it('docs/event-catalog.json is up to date (run `npm run catalog`)', () => {
+    const committed = readFileSync(join(__dirname, '../../../docs/event-catalog.json'), 'utf8');
+    expect(JSON.parse(committed)).toEqual(eventCatalog());
   });
 });

@@ -53,6 +53,8 @@ export function exampleOf(schema: Json, key = ''): unknown {
     case 'string':
       if (/(At|Until)$/.test(key)) return '2026-01-01T00:00:00.000Z';
       if (schema.pattern === '^enc:v1:.*') return 'enc:v1:<iv>.<tag>.<ciphertext>';
+      // zod's startsWith('/') is `format: starts_with` with `pattern: ^\/.*`: the prefix is a valid example
+      if (schema.format === 'starts_with' && typeof schema.pattern === 'string') return schema.pattern.replace(/^\^|\.\*$/g, '').replace(/\\(.)/g, '$1');
       if (/Id$/.test(key)) return `${key.replace(/Id$/, '')}-1`;
       if (key === 'sha') return '3f786850e387550fdab836ed7e6dc881de23001b';
       if (key === 'ref') return 'refs/heads/main';
