@@ -93,6 +93,12 @@ describe('Kiln end to end', () => {
     const head = history.body.items.map((l: { text: string }) => l.text).find((t: string) => t.startsWith('kiln: HEAD is'));
     expect(head).toMatch(new RegExp(`^kiln: HEAD is ${okSha} \\(checked out (by the pool while the build was queued|from the host's git mirror)\\)$`));
 
+    // the raw download, with the token in the query as the dashboard's "Raw log" link sends it
+    const raw = await fetch(`${platform.api}/api/builds/${okBuildId}/logs/raw?access_token=${encodeURIComponent(TOKEN)}`);
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await raw.text()).toBe(history.body.items.map((l: { text: string }) => l.text).join('\n'));
+
     const auth = { authorization: `Bearer ${TOKEN}` };
     const sse = await readSse(`${platform.api}/api/builds/${okBuildId}/logs/stream`, auth);
     const lines = sse.filter((e) => e.event === 'line').map((e) => JSON.parse(e.data));
