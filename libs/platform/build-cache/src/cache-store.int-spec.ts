@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +79,64 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     expect(text === 'A'.repeat(300_000) || text === 'B'.repeat(300_000)).toBe(true);
   });
 
+  it('a restore while the key is being saved again gets the previous archive or the new one, whole; the replaced object is collected after the grace', async () => {
+    const v1 = workspace({ 'out/file.txt': '1'.repeat(2_000_000) });
+    const v2 = workspace({ 'out/file.txt': '2'.repeat(2_000_000) });
+    await cache.save('p7', 'k', v1, ['out']);
+    const before = (await cache.get('p7', 'k'))!.object;
+    const dsts = [workspace({}), workspace({}), workspace({})];
+    const [saved, ...restored] = await Promise.all([cache.save('p7', 'k', v2, ['out']), ...dsts.map((d) => cache.restore('p7', 'k', [], d))]);
+    expect(saved.saved).toBe(true);
+    for (const [i, r] of restored.entries()) {
+      expect(r.result).toBe('hit');
+      const text = readFileSync(join(dsts[i], 'out/file.txt'), 'utf8');
+      expect(text === '1'.repeat(2_000_000) || text === '2'.repeat(2_000_000)).toBe(true);
+    }
+    const after = (await cache.get('p7', 'k'))!.object;
+    expect(after).not.toBe(before);
+    const names = async () => (await cache.objectStore.list()).filter((o) => !o.deleted).map((o) => o.name);
+    await cache.collectOrphans(); // within the grace: a reader may still be streaming it
+    expect(await names()).toContain(before);
+    await cache.collectOrphans(Date.now() + 11 * 60_000);
+    expect(await names()).not.toContain(before);
+    expect(await names()).toContain(after);
+    expect((await cache.restore('p7', 'k', [], workspace({}))).result).toBe('hit');
+  });
+
+  it("a key saved again or evicted while a restore of it runs stays so: the restore's use count does not bring the old entry back", async () => {
+    const big = () => workspace({ 'blob.bin': randomBytes(6_000_000).toString('base64') }); // incompressible: a restore takes a while
+    await cache.save('p8', 'saved-again', big(), ['blob.bin']);
+    const restoring = cache.restore('p8', 'saved-again', [], workspace({}));
+    await new Promise((r) => setTimeout(r, 20));
+    await cache.save('p8', 'saved-again', workspace({ 'blob.bin': 'new' }), ['blob.bin']);
+    const newer = (await cache.get('p8', 'saved-again'))!;
+    await restoring;
+    expect((await cache.get('p8', 'saved-again'))!.object).toBe(newer.object);
+
+    // evicted: its object goes too, and a read of chunks deleted under it would wait forever
+    const guarded = await CacheStore.open(nc, names, 1, { stallMs: 500 });
+    for (const delay of [0, 10, 50]) {
+      await cache.save('p8', 'evicted', big(), ['blob.bin']);
+      const dst = workspace({});
+      const restoring2 = guarded.restore('p8', 'evicted', [], dst);
+      await new Promise((r) => setTimeout(r, delay));
+      expect(await cache.evict('p8', 'evicted')).toBe(true);
+      const r = await restoring2;
+      if (r.result === 'miss') {
+        expect(r.reason).toMatch(/stopped arriving|missing/);
+        expect(existsSync(join(dst, 'blob.bin'))).toBe(false);
+      }
+      expect(await cache.get('p8', 'evicted')).toBeNull();
+    }
+  });
+
+  it('concurrent restores of one entry each count their use', async () => {
+    await cache.save('p9', 'k', workspace({ 'a.txt': 'a' }), ['a.txt']);
+    const results = await Promise.all([1, 2, 3].map(() => cache.restore('p9', 'k', [], workspace({}))));
+    expect(results.map((r) => r.result)).toEqual(['hit', 'hit', 'hit']);
+    expect((await cache.get('p9', 'k'))!.hits).toBe(3);
+  });
+
   it('a corrupted object is detected by its checksum and treated as a miss, restoring nothing', async () => {
     await cache.save('p5', 'k', workspace({ 'lib/x.txt': 'good' }), ['lib']);
     const entry = (await cache.get('p5', 'k'))!;
@@ -108,6 +167,25 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     expect(await cache.list('p6')).toEqual([]);
   });
 
+  it("sweeps every project: an idle project's old entries age out and each project is kept within its size", async () => {
+    const file = (c: string) => workspace({ 'f.bin': c.repeat(50_000) + Math.random() });
+    await cache.save('idle', 'old', file('o'), ['f.bin']);
+    await cache.save('busy', 'a', file('a'), ['f.bin']);
+    await cache.save('busy', 'b', file('b'), ['f.bin']);
+    await cache.restore('busy', 'a', [], workspace({}));
+    const future = Date.now() + 60_000;
+    // "a" is used again just before the sweep; "b" is the least recently used of "busy"
+    const busy = await cache.list('busy');
+    const limit = busy.reduce((n, e) => n + e.size, 0) - 1;
+    const evicted = await cache.enforceAllLimits({ maxBytes: limit, maxAgeMs: 30_000, now: Date.parse((await cache.get('busy', 'a'))!.lastUsedAt) + 1 });
+    expect(evicted).toContainEqual({ projectId: 'busy', key: 'b' });
+    expect(evicted).not.toContainEqual({ projectId: 'busy', key: 'a' });
+    expect((await cache.list('busy')).map((e) => e.key)).toEqual(['a']);
+    const aged = await cache.enforceAllLimits({ maxBytes: 1e12, maxAgeMs: 30_000, now: future });
+    expect(aged).toEqual(expect.arrayContaining([{ projectId: 'idle', key: 'old' }, { projectId: 'busy', key: 'a' }]));
+    expect(await cache.list('idle')).toEqual([]);
+  });
+
   it('expands key templates with hashFiles, branch and env', async () => {
     const dir = workspace({ 'package-lock.json': '{"v":1}', 'sub/yarn.lock': 'y' });
     execFileSync('git', ['init', '-q'], { cwd: dir });
@@ -117,6 +195,23 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     writeFileSync(join(dir, 'package-lock.json'), '{"v":2}');
     const k2 = await expandKey("npm-${{ hashFiles('package-lock.json', '**/yarn.lock') }}-${{ branch }}-${{ env.NODE }}", { workspace: dir, branch: 'main', env: { NODE: '20' } });
     expect(k2).not.toBe(k1);
+    // a file an earlier step wrote counts (unless ignored); a deleted one is left out
+    writeFileSync(join(dir, '.gitignore'), 'ignored.lock\n');
+    writeFileSync(join(dir, 'generated.lock'), 'g1');
+    writeFileSync(join(dir, 'ignored.lock'), 'i1');
+    const gen = (ctx = { workspace: dir, branch: null, env: {} }) => expandKey("${{ hashFiles('*.lock') }}", ctx);
+    const g1 = await gen();
+    expect(g1).toMatch(/^[0-9a-f]{64}$/);
+    writeFileSync(join(dir, 'generated.lock'), 'g2');
+    const g2 = await gen();
+    expect(g2).not.toBe(g1);
+    writeFileSync(join(dir, 'ignored.lock'), 'i2');
+    expect(await gen()).toBe(g2);
+    rmSync(join(dir, 'sub/yarn.lock'));
+    const k3 = await expandKey("npm-${{ hashFiles('package-lock.json', '**/yarn.lock') }}", { workspace: dir, branch: null, env: {} });
+    expect(k3).toMatch(/^npm-[0-9a-f]{64}$/);
+    expect(k3).not.toBe(k2.split('-main-')[0]);
+    expect(await expandKey("x${{ hashFiles('sub/yarn.lock') }}", { workspace: dir, branch: null, env: {} })).toBe('x');
     await expect(expandKey('${{ secrets.X }}', { workspace: dir, branch: null, env: {} })).rejects.toThrow(/unknown expression/);
   });
 });

@@ -7,8 +7,10 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KV, KvWatchInclude, NatsConnection, ObjectStore } from 'nats';
 import { KilnNames } from '@kiln/contracts';
+import { isWrongLastSequence } from '@kiln/event-store';
 import { LocalCache } from './local-cache';
 import { sha256Meter } from './meter';
+import { stallGuard } from './stall-guard';
 import { moveInto } from './move-into';
 import { choosePrefetch, PrefetchLimits } from './prefetch';
 import { tarCreate, tarExtract } from './tar';
@@ -62,6 +64,29 @@ export interface PrefetchResult {
   failed: { projectId: string; key: string; reason: string }[];
 }
 
+/** How much cache a project may keep (see `KILN_CACHE_MAX_BYTES`, `KILN_CACHE_MAX_AGE_MS`). */
+export interface CacheLimits {
+  /** Total archive bytes per project; least recently used entries go first past it. */
+  maxBytes: number;
+  /** Entries unused for this long go (ms). */
+  maxAgeMs: number;
+  /** The clock, for tests. */
+  now?: number;
+}
+
+export interface CacheStoreOptions {
+  /**
+   * A restore whose archive stops arriving for this long is a miss (ms; default 30 s): an
+   * object deleted while it is read (the entry evicted meanwhile) never ends otherwise.
+   */
+  stallMs?: number;
+}
+
+const STALL_MS = 30_000;
+
+/** Restores of one entry at once race to count their use; past this many conflicts one goes uncounted. */
+const TOUCH_ATTEMPTS = 5;
+
 /** Objects no pointer references are deleted once older than this (a reader may still hold one). */
 const ORPHAN_GRACE_MS = 10 * 60_000;
 
@@ -79,12 +104,13 @@ export class CacheStore {
   private constructor(
     private readonly objects: ObjectStore,
     private readonly pointers: KV,
+    private readonly stallMs: number,
   ) {}
 
-  static async open(nc: NatsConnection, names: KilnNames, replicas = 1): Promise<CacheStore> {
+  static async open(nc: NatsConnection, names: KilnNames, replicas = 1, opts: CacheStoreOptions = {}): Promise<CacheStore> {
     const views = nc.jetstream().views;
     const [objects, pointers] = await Promise.all([views.os(names.buckets.cache, { replicas }), views.kv(names.buckets.cacheKeys, { history: 1, replicas })]);
-    return new CacheStore(objects, pointers);
+    return new CacheStore(objects, pointers, opts.stallMs ?? STALL_MS);
   }
 
   private pointerKey(projectId: string, key: string): string {
@@ -178,11 +204,31 @@ export class CacheStore {
         source = 'store';
         bytes = await this.fromStore(entry, dir);
       }
-      const now = new Date().toISOString();
-      await this.pointers.put(this.pointerKey(projectId, entry.key), JSON.stringify({ ...entry, lastUsedAt: now, hits: entry.hits + 1 }));
+      await this.touch(projectId, entry, new Date().toISOString());
       return { result, matchedKey: entry.key, bytes, seconds: seconds(), source };
     } catch (e) {
       return { result: 'miss', matchedKey: null, bytes: 0, seconds: seconds(), reason: (e as Error).message };
+    }
+  }
+
+  /**
+   * Records a use of `entry` (last use, hits) only while the key still points at it, by a
+   * compare-and-set on the pointer's revision: a save or an eviction of the key that
+   * happened during the restore is kept, not overwritten with the entry read before it.
+   */
+  private async touch(projectId: string, entry: CacheEntry, now: string): Promise<void> {
+    const k = this.pointerKey(projectId, entry.key);
+    for (let attempt = 0; attempt < TOUCH_ATTEMPTS; attempt++) {
+      const e = await this.pointers.get(k);
+      if (!e || e.operation !== 'PUT' || !e.value.length) return;
+      const current = e.json<CacheEntry>();
+      if (current.object !== entry.object) return;
+      try {
+        await this.pointers.update(k, JSON.stringify({ ...current, lastUsedAt: now, hits: current.hits + 1 }), e.revision);
+        return;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+      }
     }
   }
 
@@ -247,7 +293,8 @@ export class CacheStore {
     await mkdir(into, { recursive: true });
     const meter = sha256Meter();
     const tar = tarExtract(into);
-    await Promise.all([pipeline(archive, meter.stream, tar.child.stdin!, { signal }), tar.done]);
+    const guard = stallGuard(this.stallMs, () => `cache object ${entry.object} stopped arriving after ${meter.bytes()} of ${entry.size} bytes for ${this.stallMs} ms (evicted while read?)`);
+    await Promise.all([pipeline(archive, guard, meter.stream, tar.child.stdin!, { signal }), tar.done]);
     const damaged = await storeError;
     if (damaged) throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
     const digest = meter.digest();
@@ -344,12 +391,34 @@ export class CacheStore {
    * entries unused for `maxAgeMs`; then deletes objects no pointer references any more.
    * Returns the keys evicted.
    */
-  async enforceLimits(projectId: string, limits: { maxBytes: number; maxAgeMs: number; now?: number }): Promise<string[]> {
+  async enforceLimits(projectId: string, limits: CacheLimits): Promise<string[]> {
     const now = limits.now ?? Date.now();
-    const entries = (await this.list(projectId)).sort((a, b) => a.lastUsedAt.localeCompare(b.lastUsedAt));
+    const evicted = await this.evictPastLimits(projectId, await this.list(projectId), limits, now);
+    await this.collectOrphans(now);
+    return evicted;
+  }
+
+  /**
+   * The same limits over every project, including those no build saves to any more (an
+   * idle or deleted project's entries age out only here). Returns what was evicted.
+   */
+  async enforceAllLimits(limits: CacheLimits): Promise<{ projectId: string; key: string }[]> {
+    const now = limits.now ?? Date.now();
+    const byProject = new Map<string, CacheEntry[]>();
+    for (const e of await this.listAll()) byProject.set(e.projectId, [...(byProject.get(e.projectId) ?? []), e]);
+    const evicted: { projectId: string; key: string }[] = [];
+    for (const [projectId, entries] of byProject) {
+      for (const key of await this.evictPastLimits(projectId, entries, limits, now)) evicted.push({ projectId, key });
+    }
+    await this.collectOrphans(now);
+    return evicted;
+  }
+
+  private async evictPastLimits(projectId: string, entries: CacheEntry[], limits: CacheLimits, now: number): Promise<string[]> {
+    const lru = [...entries].sort((a, b) => a.lastUsedAt.localeCompare(b.lastUsedAt));
     const evicted: string[] = [];
-    let total = entries.reduce((n, e) => n + e.size, 0);
-    for (const e of entries) {
+    let total = lru.reduce((n, e) => n + e.size, 0);
+    for (const e of lru) {
       const tooOld = now - Date.parse(e.lastUsedAt) > limits.maxAgeMs;
       if (tooOld || total > limits.maxBytes) {
         await this.evict(projectId, e.key);
@@ -357,7 +426,6 @@ export class CacheStore {
         evicted.push(e.key);
       }
     }
-    await this.collectOrphans(now);
     return evicted;
   }
 
