@@ -1,9 +1,11 @@
-import { Controller, Delete, Get, Inject, Module, Param } from '@nestjs/common';
+import { Controller, Delete, Get, Inject, Module, OnApplicationBootstrap, OnApplicationShutdown, Param } from '@nestjs/common';
 import { NatsConnection } from 'nats';
 import { KilnNames, NotFoundError } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
 import { CacheStore } from '@kiln/build-cache';
-import { CONFIG, NAMES, NATS } from '@kiln/service-kit';
+import { CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
+import { Logger } from '@kiln/telemetry';
+import { CacheSweep } from './cache-sweep';
 
 export const CACHE_STORE = Symbol('CACHE_STORE');
 
@@ -40,4 +42,18 @@ export class CachesController {
   // the projects controller evicts a deleted project's entries
   exports: [CACHE_STORE],
 })
-export class CachesModule {}
+export class CachesModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly sweep: CacheSweep;
+
+  constructor(@Inject(CACHE_STORE) cache: CacheStore, @Inject(CONFIG) cfg: KilnConfig, @Inject(LOGGER) log: Logger) {
+    this.sweep = new CacheSweep(cache, { maxBytes: cfg.cacheMaxBytes, maxAgeMs: cfg.cacheMaxAgeMs }, log);
+  }
+
+  onApplicationBootstrap(): void {
+    this.sweep.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.sweep.stop();
+  }
+}

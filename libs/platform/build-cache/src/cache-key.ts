@@ -61,19 +61,28 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /**
- * SHA-256 over the contents of the tracked files matching the patterns (sorted by path),
- * like GitHub's hashFiles; an empty string when nothing matches.
+ * SHA-256 over the contents of the files matching the patterns (sorted by path), like
+ * GitHub's hashFiles; an empty string when nothing matches. The files are the checkout's
+ * tracked ones plus those an earlier step wrote and `.gitignore` does not exclude (a lock
+ * file generated before the cached step counts); a tracked file deleted since is left out.
  */
 export async function hashFiles(workspace: string, patterns: string[]): Promise<string> {
-  const { stdout } = await run('git', ['ls-files', '-z'], { cwd: workspace, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--deduplicate'], { cwd: workspace, maxBuffer: 64 * 1024 * 1024 });
   const files = stdout.split('\0').filter(Boolean);
   const res = patterns.map(globToRegExp);
   const matched = files.filter((f) => res.some((r) => r.test(f))).sort();
   if (!matched.length) return '';
   const h = createHash('sha256');
+  let hashed = 0;
   for (const f of matched) {
+    const content = await readFile(join(workspace, f)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (content === null) continue;
     h.update(f + '\0');
-    h.update(await readFile(join(workspace, f)));
+    h.update(content);
+    hashed++;
   }
-  return h.digest('hex');
+  return hashed ? h.digest('hex') : '';
 }
