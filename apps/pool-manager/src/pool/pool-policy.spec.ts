@@ -1,6 +1,6 @@
-import { LeaseJob, WorkerEvent } from '@kiln/contracts';
-import { Worker, workerDecider } from '@kiln/domain';
-import { chooseWorker, planPool } from './pool-policy';
+import { BuildEvent, LeaseJob, WorkerEvent } from '@kiln/contracts';
+import { buildDecider, Worker, workerDecider } from '@kiln/domain';
+import { chooseWorker, pastItsStart, planPool } from './pool-policy';
 
 type W = Exclude<Worker, { status: 'none' }>;
 
@@ -187,5 +187,30 @@ describe('planPool scale-down of idle workers past their TTL', () => {
     const workers = [warm('a', 10), warm('b', 20), warm('c', 30)];
     const plan = planPool({ workers, minWarm: 1, maxWorkers: 12, waiting: 2, now: t(900), idleTtlMs: 300_000 });
     expect(plan.retire).toEqual([]);
+  });
+});
+
+describe('pastItsStart: when a leased build stops holding back the top-up', () => {
+  const source = { repoUrl: 'https://github.com/o/r.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' };
+  const b = 'b1';
+  const history: BuildEvent[] = [
+    { type: 'BuildRequested', data: { buildId: b, projectId: 'p', trigger: 'push', deliveryId: 'd', source, requestedAt: at(0) } },
+    { type: 'BuildQueued', data: { buildId: b, projectId: 'p', attempt: 1, queuedAt: at(1) } },
+    { type: 'BuildAssigned', data: { buildId: b, workerId: 'w1', attempt: 1, assignedAt: at(2) } },
+    { type: 'BuildStarted', data: { buildId: b, workerId: 'w1', attempt: 1, startedAt: at(3) } },
+    { type: 'PipelineLoaded', data: { buildId: b, attempt: 1, sha: 'abcdef1', steps: [{ name: 'one' }] } },
+    { type: 'StepStarted', data: { buildId: b, attempt: 1, index: 0, name: 'one', startedAt: at(4) } },
+  ];
+  const after = (n: number) => history.slice(0, n).reduce((s, e) => buildDecider.evolve(s, e), buildDecider.initialState());
+
+  it('not while the pool has not seen the build, or sees it requested, queued, assigned or loading its pipeline', () => {
+    // the pool's view of the builds may lag the lease: that must not end the hold
+    expect(pastItsStart(undefined)).toBe(false);
+    for (let n = 1; n <= 5; n++) expect(pastItsStart(after(n))).toBe(false);
+  });
+
+  it('once its first step runs, or it ended', () => {
+    expect(pastItsStart(after(6))).toBe(true);
+    expect(pastItsStart(buildDecider.evolve(after(2), { type: 'BuildCancelled', data: { buildId: b, attempt: 1, reason: 'user', finishedAt: at(5) } }))).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import type { LeaseJob } from '@kiln/contracts';
-import type { Worker } from '@kiln/domain';
+import { Build, isFinal, Worker } from '@kiln/domain';
 
 type W = Exclude<Worker, { status: 'none' }>;
 
@@ -19,6 +19,15 @@ export function chooseWorker(workers: Iterable<W>, job: LeaseJob): { worker: W; 
   if (warm) return { worker: warm, cold: false };
   if (cold) return { worker: cold, cold: true };
   return null;
+}
+
+/**
+ * Whether a leased build is past its start (it ran a step, or it ended), which ends the
+ * hold on the pool's top-up early. Only that evidence counts: the pool's view of the builds
+ * may still say 'requested', or not know the build, when the lease is already taken.
+ */
+export function pastItsStart(b: Build | undefined): boolean {
+  return b !== undefined && b.status !== 'none' && (isFinal(b) || (b.status === 'running' && b.steps.some((s) => s.startedAt !== null)));
 }
 
 export interface PoolTarget {

@@ -17,7 +17,7 @@ import { FULL_SHA_RE, GitMirrors, redactUrl, redactUrlIn } from '@kiln/git';
 import { AGGREGATES, CoalescedRunner, CONFIG, LOGGER, NAMES, NATS, Readiness } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { WorkerDriver } from '../drivers/driver';
-import { chooseWorker, planPool } from './pool-policy';
+import { chooseWorker, pastItsStart, planPool } from './pool-policy';
 import { Leadership } from './leadership';
 
 export const WORKER_DRIVER = Symbol('WORKER_DRIVER');
@@ -261,11 +261,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   /** Leased builds that have not run their first step yet (each for at most STARTING_HOLD_MAX_MS); forgets the others. */
   private startingBuilds(now: number): number {
     for (const [buildId, since] of this.starting) {
-      const b = this.builds.states.get(buildId);
-      const stillStarting =
-        now - since < STARTING_HOLD_MAX_MS &&
-        b !== undefined &&
-        (b.status === 'queued' || b.status === 'assigned' || (b.status === 'running' && !b.steps.some((s) => s.startedAt !== null)));
+      const stillStarting = now - since < STARTING_HOLD_MAX_MS && !pastItsStart(this.builds.states.get(buildId));
       if (!stillStarting) this.starting.delete(buildId);
     }
     return this.starting.size;
