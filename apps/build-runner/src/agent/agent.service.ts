@@ -10,7 +10,7 @@ import { HeartbeatSender } from './heartbeat';
 import { JobRunner } from './job-runner';
 import { CacheRefresh, cacheWarmUp, refreshWhileIdle } from '../cache/cache-warm-up';
 import { warmUp } from './warm-up';
-import { rehearse } from './rehearsal';
+import { rehearse, rehearseBuild } from './rehearsal';
 
 /**
  * The agent's lifecycle (protocol v1): connect → warm-up → heartbeat → warm → wait for a
@@ -68,6 +68,12 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     checks.push(rehearse());
+    try {
+      checks.push(await rehearseBuild(this.store, this.aggs, this.names, this.workerId, this.cfg.workRoot));
+    } catch (e) {
+      // only speed is at stake: the worker is warm without it
+      this.log.warn('build rehearsal failed; the first build will be slower', { reason: (e as Error).message });
+    }
     await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
     this.log.info('worker warm', { checks });
     void this.startCacheRefresh();
