@@ -115,6 +115,15 @@ describe('applyOnce, on real PostgreSQL', () => {
     }
   });
 
+  it('commits without waiting for the WAL flush (a read model is rebuilt from the streams), only in its own transaction', async () => {
+    let inside = '';
+    await applyOnce(ds, 'sync-commit', 1, async (tx) => {
+      inside = (await tx.query<{ synchronous_commit: string }>('SHOW synchronous_commit'))[0].synchronous_commit;
+    });
+    expect(inside).toBe('off');
+    expect((await ds.query('SHOW synchronous_commit'))[0].synchronous_commit).toBe('on');
+  });
+
   it('refuses a sequence that is not a positive integer', async () => {
     await expect(applyOnce(ds, fresh(), 0, append('x', 0))).rejects.toThrow(/not a positive integer/);
     await expect(applyOnce(ds, fresh(), 1.5, append('x', 1))).rejects.toThrow(/not a positive integer/);
