@@ -2,7 +2,7 @@ import { Controller, Delete, Get, Inject, Module, OnApplicationBootstrap, OnAppl
 import { NatsConnection } from 'nats';
 import { KilnNames, NotFoundError } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
-import { CacheStore } from '@kiln/build-cache';
+import { CacheStore, openCacheStore } from '@kiln/build-cache';
 import { CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { CacheSweep } from './cache-sweep';
@@ -35,7 +35,7 @@ export class CachesController {
   providers: [
     {
       provide: CACHE_STORE,
-      useFactory: (nc: NatsConnection, names: KilnNames, cfg: KilnConfig) => CacheStore.open(nc, names, cfg.streamReplicas),
+      useFactory: (nc: NatsConnection, names: KilnNames, cfg: KilnConfig) => openCacheStore(cfg.cacheBackend, nc, names, cfg.streamReplicas),
       inject: [NATS, NAMES, CONFIG],
     },
   ],

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { NatsConnection } from 'nats';
 import { KilnNames } from '@kiln/contracts';
-import { CacheStore, expandKey, LocalCache } from '@kiln/build-cache';
+import { CacheStore, expandKey, LocalCache, openCacheStore } from '@kiln/build-cache';
 import { Aggregates, CausationInput, EventStore } from '@kiln/event-store';
 import { loadConfig } from '@kiln/config';
 
@@ -18,9 +18,12 @@ export function localCacheDir(workRoot: string): string {
   return join(workRoot, '.kiln-cache');
 }
 
-/** One CacheStore per agent process (opened again after a failed open: the broker may be back). */
+/**
+ * One CacheStore per agent process, on the backend `KILN_CACHE_BACKEND` names (opened
+ * again after a failed open: the broker may be back).
+ */
 export function cacheStoreOf(nc: NatsConnection, names: KilnNames): Promise<CacheStore> {
-  opened ??= CacheStore.open(nc, names).catch((e: unknown) => {
+  opened ??= openCacheStore(loadConfig().cacheBackend, nc, names).catch((e: unknown) => {
     opened = null;
     throw e;
   });

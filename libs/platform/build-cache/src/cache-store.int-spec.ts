@@ -3,42 +3,79 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { NatsConnection } from 'nats';
 import { kilnNames } from '@kiln/contracts';
 import { connectNats } from '@kiln/event-store';
 import { testNamespace, testNatsUrl } from '@kiln/testing';
-import { CacheStore } from './cache-store';
+import { CacheEntry, CacheStore, CacheStoreOptions } from './cache-store';
 import { expandKey } from './cache-key';
+import { DirCacheBackend } from './dir-cache-backend';
 
-describe('CacheStore on real NATS (Object Store + KV)', () => {
+/** One backend under test: stores on the same storage, a way to damage an object, and cleanup. */
+interface Backend {
+  open(opts?: CacheStoreOptions): Promise<CacheStore>;
+  /** Replaces the bytes of an object behind the cache's back. */
+  corrupt(object: string, bytes: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function natsBackend(): Promise<Backend> {
   const names = kilnNames(testNamespace('cache'));
-  let nc: NatsConnection;
+  const nc: NatsConnection = await connectNats(testNatsUrl(), 'cache-test');
+  const open = (opts?: CacheStoreOptions) => CacheStore.open(nc, names, 1, opts);
+  const store = await open();
+  return {
+    open,
+    // same name, other bytes, through the store's own API: its digest matches the new bytes
+    corrupt: async (object, bytes) => void (await store.backend.objects.put(object, Readable.from([bytes]))),
+    close: async () => {
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.delete(`OBJ_${names.buckets.cache}`).catch(() => undefined);
+      await jsm.streams.delete(`KV_${names.buckets.cacheKeys}`).catch(() => undefined);
+      await nc.drain();
+    },
+  };
+}
+
+async function dirBackend(): Promise<Backend> {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-cache-dir-'));
+  const backend = await DirCacheBackend.open(root);
+  return {
+    // a fresh backend on the same folder each time, as another process would open it
+    open: async (opts) => new CacheStore(await DirCacheBackend.open(root), opts),
+    corrupt: async (object, bytes) => writeFileSync(backend.objects.path(object), bytes),
+    close: async () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+let tmp: string;
+beforeAll(() => (tmp = mkdtempSync(join(tmpdir(), 'kiln-cache-'))));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let n = 0;
+const workspace = (files: Record<string, string>) => {
+  const dir = join(tmp, `ws${++n}`);
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), c);
+  }
+  mkdirSync(dir, { recursive: true });
+  return dir;
+};
+
+describe.each([
+  ['real NATS (Object Store + KV)', natsBackend],
+  ['a local directory', dirBackend],
+])('CacheStore on %s', (_name, setUp) => {
+  let backend: Backend;
   let cache: CacheStore;
-  let tmp: string;
 
   beforeAll(async () => {
-    nc = await connectNats(testNatsUrl(), 'cache-test');
-    cache = await CacheStore.open(nc, names);
-    tmp = mkdtempSync(join(tmpdir(), 'kiln-cache-'));
+    backend = await setUp();
+    cache = await backend.open();
   });
-  afterAll(async () => {
-    const jsm = await nc.jetstreamManager();
-    await jsm.streams.delete(`OBJ_${names.buckets.cache}`).catch(() => undefined);
-    await jsm.streams.delete(`KV_${names.buckets.cacheKeys}`).catch(() => undefined);
-    await nc.drain();
-    rmSync(tmp, { recursive: true, force: true });
-  });
-
-  let n = 0;
-  const workspace = (files: Record<string, string>) => {
-    const dir = join(tmp, `ws${++n}`);
-    for (const [p, c] of Object.entries(files)) {
-      mkdirSync(join(dir, p, '..'), { recursive: true });
-      writeFileSync(join(dir, p), c);
-    }
-    mkdirSync(dir, { recursive: true });
-    return dir;
-  };
+  afterAll(() => backend.close());
 
   it('saves and restores an exact key (a hit), with files and folders intact', async () => {
     const src = workspace({ 'node_modules/a/index.js': 'module.exports = 1', 'node_modules/b/x.txt': 'x'.repeat(100_000) });
@@ -94,12 +131,14 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     }
     const after = (await cache.get('p7', 'k'))!.object;
     expect(after).not.toBe(before);
-    const names = async () => (await cache.objectStore.list()).filter((o) => !o.deleted).map((o) => o.name);
+    const objects = async () => (await cache.backend.objects.list()).map((o) => o.name);
     await cache.collectOrphans(); // within the grace: a reader may still be streaming it
-    expect(await names()).toContain(before);
+    expect(await objects()).toContain(before);
     await cache.collectOrphans(Date.now() + 11 * 60_000);
-    expect(await names()).not.toContain(before);
-    expect(await names()).toContain(after);
+    expect(await objects()).not.toContain(before);
+    expect(await objects()).toContain(after);
+    expect(await cache.backend.objects.info(before)).toBeNull();
+    expect((await cache.backend.objects.info(after))?.size).toBe((await cache.get('p7', 'k'))!.size);
     expect((await cache.restore('p7', 'k', [], workspace({}))).result).toBe('hit');
   });
 
@@ -114,7 +153,7 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     expect((await cache.get('p8', 'saved-again'))!.object).toBe(newer.object);
 
     // evicted: its object goes too, and a read of chunks deleted under it would wait forever
-    const guarded = await CacheStore.open(nc, names, 1, { stallMs: 500 });
+    const guarded = await backend.open({ stallMs: 500 });
     for (const delay of [0, 10, 50]) {
       await cache.save('p8', 'evicted', big(), ['blob.bin']);
       const dst = workspace({});
@@ -142,8 +181,7 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     const entry = (await cache.get('p5', 'k'))!;
     // damage the object behind the pointer: same name, other bytes (a valid tar.gz, even)
     const other = workspace({ 'lib/x.txt': 'evil' });
-    const tgz = execFileSync('tar', ['-cz', '-f', '-', '-C', other, 'lib']);
-    await cache.objectStore.putBlob({ name: entry.object }, new Uint8Array(tgz));
+    await backend.corrupt(entry.object, execFileSync('tar', ['-cz', '-f', '-', '-C', other, 'lib']));
     const dst = workspace({});
     const r = await cache.restore('p5', 'k', [], dst);
     expect(r.result).toBe('miss');
@@ -186,6 +224,37 @@ describe('CacheStore on real NATS (Object Store + KV)', () => {
     expect(await cache.list('idle')).toEqual([]);
   });
 
+  it('tells another store on the same storage of each save, not of restores or evictions', async () => {
+    const other = await backend.open();
+    const saved: CacheEntry[] = [];
+    const stop = await other.watchSaves((e) => saved.push(e));
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    try {
+      await cache.save('w1', 'k1', workspace({ 'a.txt': 'a' }), ['a.txt']);
+      await until(() => saved.length > 0);
+      expect(saved.map((e) => [e.projectId, e.key])).toEqual([['w1', 'k1']]);
+      expect((await cache.restore('w1', 'k1', [], workspace({}))).result).toBe('hit');
+      await cache.evict('w1', 'k1');
+      await cache.save('w1', 'k2', workspace({ 'b.txt': 'b' }), ['b.txt']);
+      await until(() => saved.length > 1);
+      await new Promise((r) => setTimeout(r, 200)); // anything late would arrive by now
+      expect(saved.map((e) => e.key)).toEqual(['k1', 'k2']);
+    } finally {
+      stop();
+    }
+    await cache.save('w1', 'k3', workspace({ 'c.txt': 'c' }), ['c.txt']);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(saved).toHaveLength(2);
+  });
+
+  it('answers a status check', async () => {
+    expect(await cache.status()).toMatch(/^cache reachable \(.+\)$/);
+  });
+});
+
+describe('cache key templates', () => {
   it('expands key templates with hashFiles, branch and env', async () => {
     const dir = workspace({ 'package-lock.json': '{"v":1}', 'sub/yarn.lock': 'y' });
     execFileSync('git', ['init', '-q'], { cwd: dir });

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { KV, KvWatchInclude, NatsConnection, ObjectStore } from 'nats';
-import { KilnNames } from '@kiln/contracts';
-import { isWrongLastSequence } from '@kiln/event-store';
+import type { NatsConnection } from 'nats';
+import { ConcurrencyError, KilnNames } from '@kiln/contracts';
+import type { CacheBackend, CacheObjectInfo } from './cache-backend';
 import { LocalCache } from './local-cache';
 import { sha256Meter } from './meter';
+import { NatsCacheBackend } from './nats-cache-backend';
 import { stallGuard } from './stall-guard';
 import { moveInto } from './move-into';
 import { choosePrefetch, PrefetchLimits } from './prefetch';
@@ -91,26 +91,37 @@ const TOUCH_ATTEMPTS = 5;
 const ORPHAN_GRACE_MS = 10 * 60_000;
 
 /**
- * The build cache on NATS: entries are immutable objects in an Object Store bucket, and a
- * KV bucket maps `<project>.<key>` to the entry. A save streams `tar | gzip` into a new
- * object and only then points the key at it, so two builds saving one key at once both
- * succeed (the later pointer wins) and a reader never sees a half-written archive. A
- * restore checks the SHA-256 while it streams and treats a mismatch as a miss.
+ * The build cache: entries are immutable objects, and pointers map `<project>.<key>` to
+ * the entry, both kept by a `CacheBackend` (the NATS Object Store + KV by default, or a
+ * local directory). A save streams `tar | gzip` into a new object and only then points
+ * the key at it, so two builds saving one key at once both succeed (the later pointer
+ * wins) and a reader never sees a half-written archive. A restore checks the SHA-256
+ * while it streams and treats a mismatch as a miss.
  */
 export class CacheStore {
   /** Archives read, by source: lets tests (and logs) tell a prefetched restore from a download. */
   readonly reads = { store: 0, local: 0 };
+  private readonly stallMs: number;
 
-  private constructor(
-    private readonly objects: ObjectStore,
-    private readonly pointers: KV,
-    private readonly stallMs: number,
-  ) {}
+  constructor(
+    /** Where objects and pointers live (tests reach in to damage an object on purpose). */
+    readonly backend: CacheBackend,
+    opts: CacheStoreOptions = {},
+  ) {
+    this.stallMs = opts.stallMs ?? STALL_MS;
+  }
 
+  /** The cache on NATS (the default backend), opening or creating its two buckets. */
   static async open(nc: NatsConnection, names: KilnNames, replicas = 1, opts: CacheStoreOptions = {}): Promise<CacheStore> {
-    const views = nc.jetstream().views;
-    const [objects, pointers] = await Promise.all([views.os(names.buckets.cache, { replicas }), views.kv(names.buckets.cacheKeys, { history: 1, replicas })]);
-    return new CacheStore(objects, pointers, opts.stallMs ?? STALL_MS);
+    return new CacheStore(await NatsCacheBackend.open(nc, names, replicas), opts);
+  }
+
+  private get objects() {
+    return this.backend.objects;
+  }
+
+  private get pointers() {
+    return this.backend.pointers;
   }
 
   private pointerKey(projectId: string, key: string): string {
@@ -119,60 +130,45 @@ export class CacheStore {
 
   async get(projectId: string, key: string): Promise<CacheEntry | null> {
     const e = await this.pointers.get(this.pointerKey(projectId, key));
-    if (!e || e.operation !== 'PUT' || !e.value.length) return null;
-    return e.json<CacheEntry>();
+    return e && (JSON.parse(e.value) as CacheEntry);
   }
 
   /** Every entry of a project. */
   async list(projectId: string): Promise<CacheEntry[]> {
-    const out: CacheEntry[] = [];
-    for (const k of await this.keys(`${projectId}.>`)) {
-      const e = await this.pointers.get(k);
-      if (e && e.operation === 'PUT' && e.value.length) out.push(e.json<CacheEntry>());
-    }
-    return out.sort((a, b) => b.lastUsedAt.localeCompare(a.lastUsedAt));
+    return (await this.entries(`${projectId}.`)).sort((a, b) => b.lastUsedAt.localeCompare(a.lastUsedAt));
   }
 
   /** Every entry of every project. */
-  async listAll(): Promise<CacheEntry[]> {
+  listAll(): Promise<CacheEntry[]> {
+    return this.entries();
+  }
+
+  private async entries(prefix?: string): Promise<CacheEntry[]> {
     const out: CacheEntry[] = [];
-    for (const k of await this.keys()) {
+    for (const k of await this.pointers.keys(prefix)) {
       const e = await this.pointers.get(k);
-      if (e && e.operation === 'PUT' && e.value.length) out.push(e.json<CacheEntry>());
+      if (e) out.push(JSON.parse(e.value) as CacheEntry);
     }
     return out;
   }
 
   /**
-   * Asks both buckets for their status: proves the cache answers (used by the agent's
+   * Asks the backend for its status: proves the cache answers (used by the agent's
    * warm-up). Returns a one-line description.
    */
   async status(): Promise<string> {
-    const [o, k] = await Promise.all([this.objects.status(), this.pointers.status()]);
-    return `cache reachable (object store ${o.bucket}: ${o.size} bytes; keys ${k.bucket}: ${k.values} entries)`;
+    return `cache reachable (${await this.backend.status()})`;
   }
 
   /**
    * Calls `onSaved` with every entry saved from now on (a save writes a pointer with no
    * hits; a restore's hit count update is not a save). Returns a function that stops.
    */
-  async watchSaves(onSaved: (entry: CacheEntry) => void): Promise<() => void> {
-    const updates = await this.pointers.watch({ include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
-    void (async () => {
-      for await (const e of updates) {
-        if (e.operation !== 'PUT' || !e.value.length) continue;
-        const entry = e.json<CacheEntry>();
-        if (entry.hits === 0) onSaved(entry);
-      }
-    })();
-    return () => updates.stop();
-  }
-
-  /** Collects the key listing first: awaiting other KV calls inside its iteration cuts it short. */
-  private async keys(filter?: string): Promise<string[]> {
-    const all: string[] = [];
-    for await (const k of await this.pointers.keys(filter)) all.push(k);
-    return all;
+  watchSaves(onSaved: (entry: CacheEntry) => void): Promise<() => void> {
+    return this.pointers.watch((_key, value) => {
+      const entry = JSON.parse(value) as CacheEntry;
+      if (entry.hits === 0) onSaved(entry);
+    });
   }
 
   /**
@@ -220,14 +216,14 @@ export class CacheStore {
     const k = this.pointerKey(projectId, entry.key);
     for (let attempt = 0; attempt < TOUCH_ATTEMPTS; attempt++) {
       const e = await this.pointers.get(k);
-      if (!e || e.operation !== 'PUT' || !e.value.length) return;
-      const current = e.json<CacheEntry>();
+      if (!e) return;
+      const current = JSON.parse(e.value) as CacheEntry;
       if (current.object !== entry.object) return;
       try {
         await this.pointers.update(k, JSON.stringify({ ...current, lastUsedAt: now, hits: current.hits + 1 }), e.revision);
         return;
       } catch (err) {
-        if (!isWrongLastSequence(err)) throw err;
+        if (!(err instanceof ConcurrencyError)) throw err;
       }
     }
   }
@@ -264,20 +260,20 @@ export class CacheStore {
 
   /** Streams the entry's object from the store into `dir`. */
   private async fromStore(entry: CacheEntry, dir: string): Promise<number> {
-    const obj = await this.objects.get(entry.object);
-    if (!obj) throw new Error(`cache object ${entry.object} is missing`);
+    const data = await this.objects.get(entry.object);
+    if (!data) throw new Error(`cache object ${entry.object} is missing`);
     this.reads.store++;
-    return this.unpack(entry, Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), dir, obj.error);
+    return this.unpack(entry, data, dir);
   }
 
   /**
    * Extracts an archive into a staging folder beside `dir`, then moves the files in if
    * the digest matched. Returns the bytes read.
    */
-  private async unpack(entry: CacheEntry, archive: Readable, dir: string, storeError?: Promise<Error | null>): Promise<number> {
+  private async unpack(entry: CacheEntry, archive: Readable, dir: string): Promise<number> {
     const staging = join(dir, `.kiln-cache-${randomUUID()}`);
     try {
-      const bytes = await this.extract(entry, archive, staging, storeError);
+      const bytes = await this.extract(entry, archive, staging);
       await moveInto(staging, dir);
       return bytes;
     } finally {
@@ -287,16 +283,15 @@ export class CacheStore {
 
   /**
    * Streams an archive through a SHA-256 check into `tar -x` in a new folder `into`;
-   * throws when the digest (or the store's own check) does not match. Returns the bytes read.
+   * throws when the digest (or the store's own check, failing the stream) does not match.
+   * Returns the bytes read.
    */
-  private async extract(entry: CacheEntry, archive: Readable, into: string, storeError?: Promise<Error | null>, signal?: AbortSignal): Promise<number> {
+  private async extract(entry: CacheEntry, archive: Readable, into: string, signal?: AbortSignal): Promise<number> {
     await mkdir(into, { recursive: true });
     const meter = sha256Meter();
     const tar = tarExtract(into);
     const guard = stallGuard(this.stallMs, () => `cache object ${entry.object} stopped arriving after ${meter.bytes()} of ${entry.size} bytes for ${this.stallMs} ms (evicted while read?)`);
     await Promise.all([pipeline(archive, guard, meter.stream, tar.child.stdin!, { signal }), tar.done]);
-    const damaged = await storeError;
-    if (damaged) throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
     const digest = meter.digest();
     if (digest !== entry.sha256) throw new Error(`cache entry ${entry.key} is corrupted (sha256 ${digest}, expected ${entry.sha256})`);
     return meter.bytes();
@@ -319,15 +314,10 @@ export class CacheStore {
         if (local.has(entry.sha256)) {
           out.held++;
         } else {
-          const obj = await this.objects.get(entry.object);
-          if (!obj) throw new Error(`cache object ${entry.object} is missing`);
+          const data = await this.objects.get(entry.object);
+          if (!data) throw new Error(`cache object ${entry.object} is missing`);
           this.reads.store++;
-          out.bytes += await local.put(entry.sha256, Readable.fromWeb(obj.data as unknown as WebReadableStream<Uint8Array>), limits.signal);
-          const damaged = await obj.error;
-          if (damaged) {
-            await local.remove(entry.sha256);
-            throw new Error(`cache object ${entry.object} is damaged: ${damaged.message}`);
-          }
+          out.bytes += await local.put(entry.sha256, data, limits.signal);
           out.copied++;
         }
         if (limits.unpack && !existsSync(local.unpackedPath(entry.sha256))) await this.unpackCopy(entry, local, limits.signal);
@@ -347,7 +337,7 @@ export class CacheStore {
   private async unpackCopy(entry: CacheEntry, local: LocalCache, signal?: AbortSignal): Promise<void> {
     const staging = local.stagingPath();
     try {
-      await this.extract(entry, local.open(entry.sha256)!, staging, undefined, signal);
+      await this.extract(entry, local.open(entry.sha256)!, staging, signal);
       await rename(staging, local.unpackedPath(entry.sha256));
     } finally {
       await rm(staging, { recursive: true, force: true });
@@ -361,17 +351,17 @@ export class CacheStore {
     const present = paths.filter((p) => existsSync(join(dir, p)));
     if (!present.length) return { saved: false, bytes: 0, seconds: seconds(), reason: `none of ${paths.join(', ')} exists` };
     const object = `entry/${randomUUID()}`;
-    const meter = sha256Meter();
     const tar = tarCreate(dir, present);
-    const piped = tar.child.stdout!.pipe(meter.stream);
+    let info: CacheObjectInfo;
     try {
-      await Promise.all([this.objects.put({ name: object }, Readable.toWeb(piped) as unknown as ReadableStream<Uint8Array>), tar.done]);
+      [info] = await Promise.all([this.objects.put(object, tar.child.stdout!), tar.done]);
     } catch (e) {
+      tar.child.kill();
       await this.objects.delete(object).catch(() => undefined);
       throw e;
     }
     const now = new Date().toISOString();
-    const entry: CacheEntry = { projectId, key, object, sha256: meter.digest(), size: meter.bytes(), createdAt: now, lastUsedAt: now, hits: 0 };
+    const entry: CacheEntry = { projectId, key, object, sha256: info.sha256, size: info.size, createdAt: now, lastUsedAt: now, hits: 0 };
     // the pointer moves only now: readers see the old entry or the new one, whole
     await this.pointers.put(this.pointerKey(projectId, key), JSON.stringify(entry));
     return { saved: true, bytes: entry.size, seconds: seconds() };
@@ -431,23 +421,14 @@ export class CacheStore {
 
   /** Deletes objects that no pointer references, past a grace period. */
   async collectOrphans(now = Date.now()): Promise<number> {
-    const referenced = new Set<string>();
-    for (const k of await this.keys()) {
-      const e = await this.pointers.get(k);
-      if (e && e.operation === 'PUT' && e.value.length) referenced.add(e.json<CacheEntry>().object);
-    }
+    const referenced = new Set((await this.entries()).map((e) => e.object));
     let n = 0;
     for (const o of await this.objects.list()) {
-      if (!o.deleted && !referenced.has(o.name) && now - Date.parse(o.mtime) > ORPHAN_GRACE_MS) {
+      if (!referenced.has(o.name) && now - o.mtime > ORPHAN_GRACE_MS) {
         await this.objects.delete(o.name).catch(() => undefined);
         n++;
       }
     }
     return n;
-  }
-
-  /** Direct access for tests that damage an object on purpose. */
-  get objectStore(): ObjectStore {
-    return this.objects;
   }
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { NatsConnection } from 'nats';
 import { kilnNames } from '@kiln/contracts';
 import { connectNats } from '@kiln/event-store';
@@ -127,7 +128,7 @@ describe('Prefetched cache copies on a fresh worker (real NATS)', () => {
       await s.save('pe', 'bad', dirWith({ 'f.txt': 'bad' }), ['f.txt']);
       await s.save('pe', 'good', dirWith({ 'f.txt': 'good' }), ['f.txt']);
       const bad = (await s.get('pe', 'bad'))!;
-      await s.objectStore.putBlob({ name: bad.object }, new Uint8Array(Buffer.from('not the archive')));
+      await s.backend.objects.put(bad.object, Readable.from([Buffer.from('not the archive')]));
       const local = new LocalCache(join(tmp, 'worker-4', '.kiln-cache'));
       const pf = await (await CacheStore.open(worker, ns)).prefetch(local, { count: 10, maxBytes: 1 << 30 });
       expect(pf.copied).toBe(1);

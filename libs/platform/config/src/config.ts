@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, normalize } from 'node:path';
 
 /**
  * Every configuration key Kiln reads, defined once with its default and meaning.
@@ -62,6 +62,13 @@ export const ConfigKeys = {
    * When set it wins over `DOCKER_SOCKET`. Read by the deployer's docker runtime (`deploy.image`).
    */
   dockerHost: 'DOCKER_HOST',
+  /**
+   * Where the build cache keeps its archives and keys: `nats` (default; the JetStream
+   * Object Store and KV buckets, shared by every worker) or `dir:<absolute path>` (a local
+   * directory, for a single always-on builder whose agents and api share that disk).
+   * Read by the agent and the api, which must agree.
+   */
+  cacheBackend: 'KILN_CACHE_BACKEND',
   /** Build-cache size per project (bytes) before least recently used entries go (default 5 GiB). */
   cacheMaxBytes: 'KILN_CACHE_MAX_BYTES',
   /** Build-cache entries unused this long are evicted (ms; default 30 days). */
@@ -140,6 +147,9 @@ export const ConfigKeys = {
   gitlabToken: 'KILN_GITLAB_TOKEN',
 } as const;
 
+/** Where the build cache lives; see {@link ConfigKeys.cacheBackend}. */
+export type CacheBackendSetting = { kind: 'nats' } | { kind: 'dir'; path: string };
+
 export interface KilnConfig {
   natsUrl: string;
   databaseUrl: string;
@@ -168,6 +178,8 @@ export interface KilnConfig {
   poolWarmupTimeoutMs: number;
   poolDriver: 'process' | 'docker';
   poolDockerImage: string;
+  /** See {@link ConfigKeys.cacheBackend}. */
+  cacheBackend: CacheBackendSetting;
   cacheMaxBytes: number;
   cacheMaxAgeMs: number;
   /** See {@link ConfigKeys.poolCachePrefetch}. */
@@ -274,6 +286,14 @@ function duration(env: Env, key: string, def: number): number {
   }
 }
 
+function cacheBackend(env: Env, key: string): CacheBackendSetting {
+  const raw = env[key];
+  if (raw === undefined || raw === '' || raw === 'nats') return { kind: 'nats' };
+  const path = /^dir:(.*)$/.exec(raw)?.[1];
+  if (path === undefined || !isAbsolute(path)) throw new ConfigError(`${key}="${raw}" must be nats or dir:<absolute path>`);
+  return { kind: 'dir', path: normalize(path) };
+}
+
 function baseUrl(env: Env, key: string, def: string): string {
   const v = str(env, key, def).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]/.test(v)) throw new ConfigError(`${key}="${v}" is not an http(s) URL`);
@@ -315,6 +335,7 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     poolWarmupTimeoutMs: int(env, ConfigKeys.poolWarmupTimeoutMs, 10 * 60_000, 100),
     poolDriver: oneOf(env, ConfigKeys.poolDriver, ['process', 'docker'] as const, 'process'),
     poolDockerImage: str(env, ConfigKeys.poolDockerImage, 'kiln:latest'),
+    cacheBackend: cacheBackend(env, ConfigKeys.cacheBackend),
     cacheMaxBytes: int(env, ConfigKeys.cacheMaxBytes, 5 * 1024 ** 3, 1),
     cacheMaxAgeMs: int(env, ConfigKeys.cacheMaxAgeMs, 30 * 24 * 3600_000, 1000),
     poolCachePrefetch: int(env, ConfigKeys.poolCachePrefetch, 5, 0),
