@@ -49,7 +49,7 @@ export async function withPlatform<T>(
     KILN_ADMIN_TOKEN: TOKEN,
     KILN_WORK_ROOT: join(tmp, 'workers'),
     KILN_GIT_MIRROR_DIR: process.env.KILN_GIT_MIRROR_DIR ?? join(tmp, 'git-mirrors'),
-    KILN_LOG_LEVEL: 'warn',
+    KILN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
     ...settings,
   }, LOG_FILE ? { onLine: (service, line) => appendFileSync(LOG_FILE, `${service} ${line}\n`) } : {});
   const startMs = performance.now() - t0;

@@ -15,7 +15,7 @@ export const GIT_MIRROR_PATH = '/var/lib/kiln/git-mirrors';
  * volume unless mirrors are off, removed when it stops.
  */
 export function agentContainer(workerId: string, image: string, from: NodeJS.ProcessEnv, network?: string) {
-  const env = AGENT_ENV_ALLOWLIST.filter((k) => k !== 'PATH' && k !== 'HOME' && k !== ConfigKeys.gitMirrorDir && from[k] !== undefined).map((k) => `${k}=${from[k]}`);
+  const env = AGENT_ENV_ALLOWLIST.filter((k) => k !== 'PATH' && k !== 'HOME' && k !== ConfigKeys.gitMirrorDir && k !== 'KILN_SPAN_LOG' && from[k] !== undefined).map((k) => `${k}=${from[k]}`);
   env.push(`${ConfigKeys.workerId}=${workerId}`, 'KILN_SERVICE=build-runner', `${ConfigKeys.workRoot}=/var/lib/kiln/workers/${workerId}`);
   const mirrors = from[ConfigKeys.gitMirrorDir] !== 'off';
   env.push(`${ConfigKeys.gitMirrorDir}=${mirrors ? GIT_MIRROR_PATH : 'off'}`);

@@ -30,7 +30,9 @@ export const AGENT_ENV_ALLOWLIST = [
   ConfigKeys.poolCachePrefetchTimeoutMs,
   ConfigKeys.logMaxBytes,
   ConfigKeys.gitMirrorDir,
+  ConfigKeys.cacheBackend,
   'KILN_LOG_LEVEL',
+  'KILN_SPAN_LOG',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_TRACES_EXPORTER',
 ];

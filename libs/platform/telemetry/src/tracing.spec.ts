@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { currentTraceId, currentTraceparent, inSpan, startTelemetry, stopTelemetry } from './tracing';
 
 describe('tracing without an exporter', () => {
@@ -27,5 +31,30 @@ describe('tracing without an exporter', () => {
     });
     expect(ids[0]).toBeDefined();
     expect(ids[1]).toBe(ids[0]);
+  });
+});
+
+describe('KILN_SPAN_LOG', () => {
+  it('writes each finished span as one JSON line with its parent, start, duration and attributes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-spanlog-'));
+    const file = join(dir, 'spans.jsonl');
+    try {
+      // a process of its own (the compiled library: npm test builds first): telemetry starts once per process
+      const script = [
+        "const t = require('./dist/libs/platform/telemetry/src');",
+        "t.startTelemetry('kiln-spanlog-test');",
+        "t.inSpan('outer', { a: 1 }, () => t.inSpan('inner', { 'kiln.build.id': 'b1' }, async () => undefined)).then(() => t.stopTelemetry());",
+      ].join('\n');
+      execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '../../../..'), env: { ...process.env, KILN_SPAN_LOG: file, OTEL_TRACES_EXPORTER: '' } });
+      const spans = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(spans.map((s) => s.name)).toEqual(['inner', 'outer']);
+      const [inner, outer] = spans;
+      expect(inner).toMatchObject({ service: 'kiln-spanlog-test', trace: outer.trace, parent: outer.span, attrs: { 'kiln.build.id': 'b1' } });
+      expect(outer.attrs).toEqual({ a: 1 });
+      expect(inner.start).toBeGreaterThanOrEqual(outer.start);
+      expect(typeof outer.ms).toBe('number');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -30,10 +30,49 @@ export function startTelemetry(serviceName: string): void {
   // Spans still get real ids (they appear in logs and in NATS headers, so one build stays
   // one trace) and the W3C propagator carries them, but they go nowhere.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
-  const provider = new NodeTracerProvider();
+  const otel = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const spanLog = process.env[SPAN_LOG_KEY];
+  const provider = new otel.NodeTracerProvider(spanLog ? { spanProcessors: [new otel.SimpleSpanProcessor(spanLineExporter(spanLog, serviceName))] } : {});
   provider.register();
   sdk = provider;
+}
+
+/**
+ * `KILN_SPAN_LOG=<file>`: every finished span is appended to the file as one JSON line
+ * (service, pid, trace, span and parent ids, name, start and duration in ms, attributes),
+ * for finding where a build's time goes on one host without a collector. Diagnosis only:
+ * each span costs a synchronous write.
+ */
+export const SPAN_LOG_KEY = 'KILN_SPAN_LOG';
+
+function spanLineExporter(file: string, service: string): import('@opentelemetry/sdk-trace-node').SpanExporter {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { appendFileSync } = require('node:fs') as typeof import('node:fs');
+  const ms = (t: [number, number]) => t[0] * 1e3 + t[1] / 1e6;
+  return {
+    export(spans, done) {
+      const lines = spans.map((s) =>
+        JSON.stringify({
+          service,
+          pid: process.pid,
+          trace: s.spanContext().traceId,
+          span: s.spanContext().spanId,
+          parent: s.parentSpanContext?.spanId,
+          name: s.name,
+          start: ms(s.startTime),
+          ms: ms(s.duration),
+          attrs: s.attributes,
+        }),
+      );
+      try {
+        appendFileSync(file, `${lines.join('\n')}\n`);
+        done({ code: 0 });
+      } catch (e) {
+        done({ code: 1, error: e as Error });
+      }
+    },
+    shutdown: async () => undefined,
+  };
 }
 
 export async function stopTelemetry(): Promise<void> {
