@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { JSONCodec, NatsConnection, Subscription } from 'nats';
 import {
+  Attr,
   BuildEvent,
   HeartbeatSchema,
   IllegalStateError,
@@ -177,7 +178,10 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     const idle = [...this.workers()].filter((w) => w.status === 'warm').length;
     const prepare = this.driver.name === 'process' && this.prepared.size < Math.max(1, idle);
     if (prepare) this.prepared.add(buildId);
-    (prepare ? this.mirrors.prepare(repoUrl, sha, buildId) : this.mirrors.ensure(repoUrl, sha)).then(
+    const mirrors = this.mirrors;
+    inSpan(prepare ? 'pool.prepare-workspace' : 'pool.prefetch-commit', { [Attr.buildId]: buildId }, () => (prepare ? mirrors.prepare(repoUrl, sha, buildId) : mirrors.ensure(repoUrl, sha)), {
+      parent: this.builds.traces.get(buildId),
+    }).then(
       () => this.log.debug(prepare ? 'workspace prepared from the git mirror' : 'commit prefetched into the git mirror', { buildId, ms: Date.now() - started }),
       (e: unknown) => this.log.info('git mirror prefetch failed; the worker will fetch directly', { buildId, repoUrl: redactUrl(repoUrl), reason: redactUrlIn((e as Error).message, repoUrl) }),
     );
@@ -202,6 +206,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       try {
         await this.command(choice.worker.workerId, { type: 'LeaseWorker', job, allowCold: choice.cold, now: new Date().toISOString() }, job.buildId, true);
         this.log.info('worker leased', { workerId: choice.worker.workerId, buildId: job.buildId, attempt: job.attempt, cold: choice.cold });
+        // starting from now, not from when the view shows the lease: until then the build
+        // would count as waiting and the worker as idle, and the pool would start an agent
+        if (!choice.cold) this.starting.set(job.buildId, Date.now());
         this.kick();
         return { ok: true, workerId: choice.worker.workerId };
       } catch (e) {
@@ -225,7 +232,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     for (const w of this.workers()) if (w.status === 'leased' && w.job) held.add(w.job.buildId);
     let n = 0;
     for (const b of this.builds.states.values()) {
-      if ((b.status === 'requested' || b.status === 'queued') && !b.cancelRequested && !held.has(b.buildId)) n++;
+      if ((b.status === 'requested' || b.status === 'queued') && !b.cancelRequested && !held.has(b.buildId) && !this.starting.has(b.buildId)) n++;
     }
     return n;
   }
