@@ -129,6 +129,35 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     await expect(store.handle(aggs.build, names.subjects.build(job.buildId), { type: 'AssignBuild', workerId: 'w-other', attempt: 1, now: new Date().toISOString() }, { correlationId: job.buildId })).rejects.toThrow(/succeeded|running/);
   });
 
+  it("takes the scheduler's assignment that lands just before its start from the build watch, not from a read", async () => {
+    const job = await givenAssignedBuild(null);
+    const subject = names.subjects.build(job.buildId);
+    // the scheduler appends its AssignBuild between the state the watch gave and the start
+    const handle = store.handle.bind(store);
+    let raced = false;
+    const spyHandle = jest.spyOn(store, 'handle').mockImplementation(async (agg, subj, command, cause, opts) => {
+      if (!raced && subj === subject && (command as { type: string }).type === 'StartBuild') {
+        raced = true;
+        const scheduler = await EventStore.create(nc, names);
+        await scheduler.handle(aggs.build, subject, { type: 'AssignBuild', workerId: 'w-raced', attempt: 1, now: new Date().toISOString() }, { correlationId: job.buildId });
+      }
+      return handle(agg, subj, command, cause, opts);
+    });
+    const spyLoad = jest.spyOn(store, 'load');
+    try {
+      const runner = new JobRunner(store, aggs, names, 'w-raced', job, join(root, 'worker-5'), log, { secretKey: key, logMaxBytes: 1 << 20 });
+      expect(await runner.run()).toBe('succeeded');
+      expect(raced).toBe(true);
+      expect(spyLoad.mock.calls.filter(([, subj]) => subj === subject)).toEqual([]);
+    } finally {
+      spyHandle.mockRestore();
+      spyLoad.mockRestore();
+    }
+    const events = (await store.load(aggs.build, subject)).events;
+    expect(events.slice(0, 4).map((e) => e.type)).toEqual(['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted']);
+    expect(events.filter((e) => e.type === 'BuildAssigned')).toHaveLength(1);
+  });
+
   it('does not start a build assigned to another worker', async () => {
     const job = await givenAssignedBuild('w-owner');
     const runner = new JobRunner(store, aggs, names, 'w-intruder', job, join(root, 'worker-4'), log, { secretKey: key, logMaxBytes: 1 << 20 });

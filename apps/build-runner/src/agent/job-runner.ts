@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Attr, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
+import { Attr, ConcurrencyError, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { decryptSecret, loadConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { Build, FINAL } from '@kiln/domain';
@@ -74,6 +74,8 @@ export class JobRunner {
   private known: { state: Build; lastSeq: number } | undefined;
   /** The project's secrets (name → plaintext), given to every step as environment variables. */
   private secretEnv: Record<string, string> = {};
+  /** Waiting for the build watch to pass a sequence (see {@link watchPast}). */
+  private readonly watchers = new Set<() => void>();
 
   constructor(
     private readonly store: EventStore,
@@ -127,9 +129,7 @@ export class JobRunner {
       return 'rejected';
     }
     try {
-      await this.store.handle(this.aggs.build, this.subject, { type: 'StartBuild', workerId: this.workerId, attempt: job.attempt, now: this.now() }, this.cause(), {
-        known: this.known,
-      });
+      await this.startBuild();
     } catch (e) {
       await this.buildWatch?.stop();
       if (e instanceof IllegalStateError) {
@@ -201,6 +201,7 @@ export class JobRunner {
         state = this.aggs.build.decider.evolve(state, e);
         lastSeq = m.seq;
         this.known = { state, lastSeq };
+        for (const w of [...this.watchers]) w();
         if (state.status === 'none') return;
         if (state.attempt < this.job.attempt && !FINAL.has(state.status)) return; // history before this attempt
         if (state.attempt > this.job.attempt || FINAL.has(state.status)) {
@@ -219,6 +220,46 @@ export class JobRunner {
     const v = await verdict;
     clearTimeout(timer);
     return v;
+  }
+
+  /**
+   * Records the start on the state the build watch holds. The scheduler's own assignment
+   * may land between that state and the append: the watch brings it within a round trip,
+   * so the start is decided again on what it delivers rather than on a fresh read of the
+   * build (an ordered consumer set up on the path to the first step).
+   */
+  private async startBuild(): Promise<void> {
+    const command = { type: 'StartBuild' as const, workerId: this.workerId, attempt: this.job.attempt, now: this.now() };
+    for (let conflicts = 0; conflicts < 3; conflicts++) {
+      const seen = this.known?.lastSeq ?? 0;
+      try {
+        await this.store.handle(this.aggs.build, this.subject, command, this.cause(), { known: this.known, retries: 0 });
+        return;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError)) throw e;
+        if (!(await this.watchPast(seen, 1000))) break;
+      }
+    }
+    // the watch did not bring the newer state: decide on a read, as any other command
+    await this.store.handle(this.aggs.build, this.subject, command, this.cause());
+  }
+
+  /** Resolves true once the build watch applied an event past `seq` (false after `ms`). */
+  private watchPast(seq: number, ms: number): Promise<boolean> {
+    if ((this.known?.lastSeq ?? 0) > seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.watchers.delete(check);
+        resolve(false);
+      }, ms);
+      const check = () => {
+        if ((this.known?.lastSeq ?? 0) <= seq) return;
+        clearTimeout(timer);
+        this.watchers.delete(check);
+        resolve(true);
+      };
+      this.watchers.add(check);
+    });
   }
 
   /** Reads the project's secrets from its events and decrypts them; never rejects. */

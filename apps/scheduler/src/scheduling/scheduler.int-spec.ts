@@ -84,4 +84,39 @@ describe('scheduler timeout backstop on real JetStream', () => {
     expect(long.state.status).toBe('running');
     expect((await store.load(aggs.worker, names.subjects.worker('w-long'))).state.status).toBe('leased');
   });
+
+  it('asks the pool once per lease: the events of the lease it got do not make it ask again', async () => {
+    expect(app).toBeDefined(); // started by the test above
+    const buildId = 'b-once';
+    const asked: string[] = [];
+    const sub = nc.subscribe(names.subjects.leaseRequest, {
+      callback: (_e, m) => {
+        const { job } = JSON.parse(Buffer.from(m.data).toString('utf8')) as { job: { buildId: string; projectId: string; attempt: number; source: typeof source } };
+        asked.push(job.buildId);
+        void (async () => {
+          // as the pool does: the lease is recorded on the worker (which kicks the scheduler), then answered
+          const w = names.subjects.worker('w-once');
+          const now = new Date().toISOString();
+          if (asked.length === 1) {
+            await store.handle(aggs.worker, w, { type: 'ProvisionWorker', workerId: 'w-once', driver: 'process', now }, { correlationId: buildId });
+            await store.handle(aggs.worker, w, { type: 'ConnectWorker', hostname: 'h', pid: 1, protocolVersion: 1, now }, { correlationId: buildId });
+            await store.handle(aggs.worker, w, { type: 'MarkWarm', checks: ['git'], now }, { correlationId: buildId });
+            await store.handle(aggs.worker, w, { type: 'LeaseWorker', job, allowCold: false, now }, { correlationId: buildId });
+          }
+          m.respond(Buffer.from(JSON.stringify({ ok: true, workerId: 'w-once' })));
+        })();
+      },
+    });
+    try {
+      const now = new Date().toISOString();
+      await store.handle(aggs.build, names.subjects.build(buildId), { type: 'RequestBuild', data: { buildId, projectId: 'p2', trigger: 'manual', deliveryId: `d-${buildId}`, source, requestedAt: now } }, { correlationId: buildId });
+      await eventually(async () => ((await store.load(aggs.build, names.subjects.build(buildId))).state.status === 'assigned' ? true : undefined), 'b-once to be assigned');
+      await new Promise((r) => setTimeout(r, 300)); // any second request would come now
+      expect(asked.filter((id) => id === buildId)).toEqual([buildId]);
+      const events = (await store.load(aggs.build, names.subjects.build(buildId))).events.map((e) => e.type);
+      expect(events).toEqual(['BuildRequested', 'BuildQueued', 'BuildAssigned']);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
 });

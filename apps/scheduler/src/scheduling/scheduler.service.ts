@@ -49,6 +49,12 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private readonly cancelling = new Set<string>();
   /** Lease requests in flight, by `<buildId>:<attempt>`. */
   private readonly inFlight = new Set<string>();
+  /**
+   * Builds this replica got a lease for (build id → attempt), until its view shows them
+   * past queued: a reconcile in between (the lease's own events kick one) would otherwise
+   * ask the pool again and append a second, no-op, assignment on the build's hot path.
+   */
+  private readonly granted = new Map<string, number>();
   private readonly log: Logger;
 
   constructor(
@@ -66,7 +72,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       if (live) this.kick();
     };
     const onError = (e: unknown) => this.log.error('skipped malformed event', { reason: (e as Error).message });
-    this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, { onEvent, onError, evict: (b) => isFinal(b) });
+    this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
+      onEvent: (id, b, e, live) => {
+        if (this.granted.has(id) && (b.status !== 'queued' || b.attempt !== this.granted.get(id))) this.granted.delete(id);
+        onEvent(id, b, e, live);
+      },
+      onError,
+      evict: (b) => isFinal(b),
+    });
     this.workers = new AggregateView(store, aggs.worker, names.subjects.allWorkers, {
       onEvent: (id, w, e, live) => {
         if (w.status === 'retired' || w.status === 'lost') this.gone.remember(id, { status: w.status, reason: w.reason });
@@ -238,7 +251,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   private async lease(b: Exclude<Build, { status: 'none' }>): Promise<boolean> {
     const key = `${b.buildId}:${b.attempt}`;
-    if (this.inFlight.has(key)) return true;
+    if (this.inFlight.has(key) || this.granted.get(b.buildId) === b.attempt) return true;
     this.inFlight.add(key);
     try {
       const job = { buildId: b.buildId, projectId: b.projectId, attempt: b.attempt, source: b.source };
@@ -251,6 +264,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         this.log.debug('no worker for build yet', { buildId: b.buildId, reason: reply.reason });
         return false;
       }
+      this.granted.set(b.buildId, b.attempt);
       await this.store.handle(
         this.aggs.build,
         this.names.subjects.build(b.buildId),
@@ -262,6 +276,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       return true;
     } catch (e) {
       if (e instanceof IllegalStateError) return true;
+      this.granted.delete(b.buildId);
       this.log.warn('lease request failed', { buildId: b.buildId, err: e as Error });
       return false;
     } finally {
