@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform, readSse, TOKEN } from './harness';
@@ -157,6 +158,13 @@ describe('Kiln end to end', () => {
     const w = await platform.finalBuild((await push(whole)).body.buildId);
     expect(w.status).toBe('timed_out');
     expect(w.reason).toMatch(/build exceeded its 1 s timeout/);
+  });
+
+  it('the read side yields the cores to dispatch: api and git-status run niced, the dispatch path does not', () => {
+    // field 19 of /proc/<pid>/stat is the niceness; the command name (field 2) has no spaces here
+    const nice = (name: Parameters<typeof platform.service>[0]) => Number(readFileSync(`/proc/${platform.service(name).child.pid}/stat`, 'utf8').split(' ')[18]);
+    expect([nice('api'), nice('git-status')]).toEqual([10, 10]);
+    expect([nice('ingest'), nice('scheduler'), nice('pool-manager'), nice('log-store'), nice('deployer')]).toEqual([0, 0, 0, 0, 0]);
   });
 
   it('the same delivery twice makes one build', async () => {

@@ -16,6 +16,7 @@ import { READ_DB } from './read-model/read-db';
 import { projectionRoutes } from './read-model/routes';
 
 void runService({
+  background: true,
   name: 'api',
   module: AppModule,
   port: (c) => c.apiPort,

@@ -3,6 +3,7 @@ import { AppModule } from './app.module';
 import { connectBuildsConsumer } from './builds-consumer';
 
 void runService({
+  background: true,
   name: 'git-status',
   module: AppModule,
   port: (c) => c.gitStatusPort,

@@ -133,6 +133,13 @@ export const ConfigKeys = {
   webhookSecretGrace: 'KILN_WEBHOOK_SECRET_GRACE',
   /** HTTP port of git-status's own endpoints (`/healthz`, `/readyz`); default 8086. */
   gitStatusPort: 'KILN_GIT_STATUS_PORT',
+  /**
+   * CPU niceness of this service's process (0–19; higher yields more). Unset: 10 for the
+   * services off the path from webhook to first step (api, git-status), so their read
+   * models and integrations yield the cores to dispatch on a small host; 0 for the rest (the
+   * deployer too: the instances it starts would inherit its niceness).
+   */
+  cpuNice: 'KILN_CPU_NICE',
   /** Base URL of the GitHub REST API git-status posts commit statuses to (GitHub Enterprise: `https://<host>/api/v3`). */
   githubApiUrl: 'KILN_GITHUB_API_URL',
   /** Base URL of the GitLab REST API (v4) git-status posts commit statuses to. */
@@ -208,6 +215,8 @@ export interface KilnConfig {
   webhookSecretGraceMs: number;
   /** See {@link ConfigKeys.gitStatusPort}. */
   gitStatusPort: number;
+  /** See {@link ConfigKeys.cpuNice}; null: the service's own default. */
+  cpuNice: number | null;
   /** See {@link ConfigKeys.githubApiUrl}; no trailing slash. */
   githubApiUrl: string;
   /** See {@link ConfigKeys.gitlabApiUrl}; no trailing slash. */
@@ -223,6 +232,12 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+function nice(env: Env, key: string): number {
+  const n = int(env, key, 0, 0);
+  if (n > 19) throw new ConfigError(`${key}="${env[key]}" must be an integer from 0 to 19`);
+  return n;
+}
 
 function int(env: Env, key: string, def: number, min = 0): number {
   const raw = env[key];
@@ -355,6 +370,7 @@ export function loadConfig(env: Env = process.env): KilnConfig {
     logRetentionMs: retention(env, ConfigKeys.logRetention),
     webhookSecretGraceMs: duration(env, ConfigKeys.webhookSecretGrace, 3_600_000),
     gitStatusPort: int(env, ConfigKeys.gitStatusPort, 8086, 0),
+    cpuNice: env[ConfigKeys.cpuNice] === undefined || env[ConfigKeys.cpuNice] === '' ? null : nice(env, ConfigKeys.cpuNice),
     githubApiUrl: baseUrl(env, ConfigKeys.githubApiUrl, 'https://api.github.com'),
     gitlabApiUrl: baseUrl(env, ConfigKeys.gitlabApiUrl, 'https://gitlab.com/api/v4'),
     githubToken: env[ConfigKeys.githubToken] || null,

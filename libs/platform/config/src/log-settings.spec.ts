@@ -31,3 +31,14 @@ describe('log settings', () => {
     expect(() => loadConfig({ KILN_LOG_MAX_BYTES: 'lots' })).toThrow(ConfigError);
   });
 });
+
+describe('CPU niceness', () => {
+  it('is the service default when unset, or 0 to 19', () => {
+    expect(loadConfig({}).cpuNice).toBeNull();
+    expect(loadConfig({ KILN_CPU_NICE: '' }).cpuNice).toBeNull();
+    expect(loadConfig({ KILN_CPU_NICE: '0' }).cpuNice).toBe(0);
+    expect(loadConfig({ KILN_CPU_NICE: '19' }).cpuNice).toBe(19);
+    expect(() => loadConfig({ KILN_CPU_NICE: '20' })).toThrow(new ConfigError('KILN_CPU_NICE="20" must be an integer from 0 to 19'));
+    expect(() => loadConfig({ KILN_CPU_NICE: '-5' })).toThrow(ConfigError);
+  });
+});

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Server } from 'node:http';
+import { setPriority } from 'node:os';
 import { INestApplication, INestApplicationContext, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '@kiln/config';
@@ -13,7 +14,16 @@ export interface ServiceOptions {
   port: (cfg: ReturnType<typeof loadConfig>) => number | null;
   /** Extra set-up before listening (body limits, microservice transports). */
   configure?: (app: INestApplication) => Promise<void> | void;
+  /**
+   * Off the path from webhook to first step (read models, integrations): runs at niceness
+   * {@link BACKGROUND_NICE} unless `KILN_CPU_NICE` says otherwise, so on a small host the
+   * cores go to dispatch first. Its work still gets done; it waits a few ms longer for a core.
+   */
+  background?: boolean;
 }
+
+/** Niceness of a background service (see {@link ServiceOptions.background}). */
+export const BACKGROUND_NICE = 10;
 
 /**
  * Starts a Kiln service: telemetry, config (a bad value exits 2 with the reason), the Nest
@@ -35,6 +45,14 @@ export async function runService(opts: ServiceOptions): Promise<INestApplication
     throw e;
   }
   const port = opts.port(cfg);
+  const niceness = cfg.cpuNice ?? (opts.background ? BACKGROUND_NICE : 0);
+  if (niceness > 0) {
+    try {
+      setPriority(niceness);
+    } catch (e) {
+      log.warn('could not lower the CPU priority', { niceness, reason: (e as Error).message });
+    }
+  }
   try {
     let app: INestApplicationContext;
     if (port === null) {
@@ -50,7 +68,7 @@ export async function runService(opts: ServiceOptions): Promise<INestApplication
       keepConnectionsLonger(http.getHttpServer());
       app = http;
     }
-    log.info('started', { port });
+    log.info('started', { port, niceness });
     const stop = async (signal: string) => {
       log.info('shutting down', { signal });
       await stopTelemetry();
