@@ -96,10 +96,14 @@ export class DirObjects implements CacheObjects {
     const target = this.path(name);
     const partial = join(this.dir, `${PARTIAL}${randomUUID()}`);
     const meter = sha256Meter();
+    const out = createWriteStream(partial, { flags: 'wx' });
     try {
-      await pipeline(data, meter.stream, createWriteStream(partial, { flags: 'wx' }));
+      await pipeline(data, meter.stream, out);
       await rename(partial, target);
     } catch (e) {
+      // a source that fails at once rejects before the file is even opened: wait until the
+      // stream has closed, or the file it then creates would outlive this removal
+      if (!out.closed) await new Promise((r) => out.once('close', r));
       await rm(partial, { force: true });
       throw e;
     }
