@@ -103,7 +103,7 @@ export class DirObjects implements CacheObjects {
     } catch (e) {
       // a source that fails at once rejects before the file is even opened: wait until the
       // stream has closed, or the file it then creates would outlive this removal
-      if (!out.closed) await new Promise((r) => out.once('close', r));
+      if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
       await rm(partial, { force: true });
       throw e;
     }
