@@ -68,12 +68,6 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     checks.push(rehearse());
-    try {
-      checks.push(await rehearseBuild(this.store, this.aggs, this.names, this.workerId, this.cfg.workRoot));
-    } catch (e) {
-      // only speed is at stake: the worker is warm without it
-      this.log.warn('build rehearsal failed; the first build will be slower', { reason: (e as Error).message });
-    }
     await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
     this.log.info('worker warm', { checks });
     void this.startCacheRefresh();
@@ -95,6 +89,22 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
       },
       onError: (e) => this.log.error('bad worker event', { reason: (e as Error).message }),
     });
+    void this.rehearseBuild();
+  }
+
+  /**
+   * Rehearses a build's path once the worker is warm and watching for its lease, not
+   * before: a cold worker leased during its warm-up (no warm one was left) starts its build
+   * without waiting for it. Skipped when a lease came first; only speed is at stake.
+   */
+  private async rehearseBuild(): Promise<void> {
+    if (this.job || this.exiting) return;
+    try {
+      const check = await rehearseBuild(this.store, this.aggs, this.names, this.workerId, this.cfg.workRoot);
+      this.log.debug(check);
+    } catch (e) {
+      this.log.warn('build rehearsal failed; the first build will be slower', { reason: (e as Error).message });
+    }
   }
 
   private async runJob(job: LeaseJob): Promise<void> {
