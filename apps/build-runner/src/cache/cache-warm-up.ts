@@ -38,7 +38,10 @@ export function cacheWarmUp(
 
 /** A running refresh of a worker's prefetched copies. */
 export interface CacheRefresh {
-  /** Stops watching and aborts a copy in progress (does not wait for it: a build is about to start). */
+  /**
+   * Stops watching; a copy in progress finishes its entry and stops there (not waited for:
+   * a restore of that entry waits for it, any other build goes on beside it).
+   */
   stop(): void;
 }
 
@@ -66,8 +69,10 @@ export async function refreshWhileIdle(
   const refresh = async () => {
     if (stopped.signal.aborted) return;
     try {
-      const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(cfg.poolCachePrefetchTimeoutMs)]);
-      const r = await store.prefetch(local, { count: cfg.poolCachePrefetch, maxBytes: cfg.poolCachePrefetchBytes, signal, unpack: true });
+      // a lease stops it after the entry in hand (the build may need just that one, and
+      // waits for it), never midway: an abandoned copy is work the build then does again
+      const signal = AbortSignal.timeout(cfg.poolCachePrefetchTimeoutMs);
+      const r = await store.prefetch(local, { count: cfg.poolCachePrefetch, maxBytes: cfg.poolCachePrefetchBytes, signal, unpack: true, stopAfterEntry: stopped.signal });
       for (const f of r.failed) warn('cache refresh: an entry was not copied', { reason: `${f.projectId} ${f.key}: ${f.reason}` });
     } catch (e) {
       if (!stopped.signal.aborted) warn('cache refresh failed; the worker keeps the copies it has', { reason: (e as Error).message });

@@ -84,6 +84,9 @@ export interface CacheStoreOptions {
 
 const STALL_MS = 30_000;
 
+/** Longest a restore waits for this worker's copy of its entry being made (then it downloads). */
+const LOCAL_COPY_WAIT_MS = 30_000;
+
 /** Restores of one entry at once race to count their use; past this many conflicts one goes uncounted. */
 const TOUCH_ATTEMPTS = 5;
 
@@ -235,6 +238,8 @@ export class CacheStore {
    * when neither could be used.
    */
   private async fromLocal(entry: CacheEntry, local: LocalCache, dir: string): Promise<number | null> {
+    // this worker may be copying the very entry now (an idle refresh the lease let finish)
+    await local.settled(entry.sha256, LOCAL_COPY_WAIT_MS);
     const tree = local.unpackedPath(entry.sha256);
     if (existsSync(tree)) {
       this.reads.local++;
@@ -304,27 +309,38 @@ export class CacheStore {
    * extraction. Copies no longer chosen are dropped. An entry that cannot be copied is
    * reported and skipped; an abort stops the copy in progress and rejects.
    */
-  async prefetch(local: LocalCache, limits: PrefetchLimits & { signal?: AbortSignal; unpack?: boolean }): Promise<PrefetchResult> {
+  async prefetch(local: LocalCache, limits: PrefetchLimits & { signal?: AbortSignal; unpack?: boolean; stopAfterEntry?: AbortSignal }): Promise<PrefetchResult> {
     const t0 = performance.now();
     const out: PrefetchResult = { copied: 0, held: 0, bytes: 0, seconds: 0, failed: [] };
     const chosen = limits.count > 0 ? choosePrefetch(await this.listAll(), limits) : [];
     for (const entry of chosen) {
       limits.signal?.throwIfAborted();
+      // told to stop once the entry in hand is copied: the rest is left for later
+      if (limits.stopAfterEntry?.aborted) break;
       try {
-        if (local.has(entry.sha256)) {
-          out.held++;
-        } else {
-          const data = await this.objects.get(entry.object);
-          if (!data) throw new Error(`cache object ${entry.object} is missing`);
-          this.reads.store++;
-          out.bytes += await local.put(entry.sha256, data, limits.signal);
-          out.copied++;
-        }
-        if (limits.unpack && !existsSync(local.unpackedPath(entry.sha256))) await this.unpackCopy(entry, local, limits.signal);
+        await local.track(
+          entry.sha256,
+          (async () => {
+            if (local.has(entry.sha256)) {
+              out.held++;
+            } else {
+              const data = await this.objects.get(entry.object);
+              if (!data) throw new Error(`cache object ${entry.object} is missing`);
+              this.reads.store++;
+              out.bytes += await local.put(entry.sha256, data, limits.signal);
+              out.copied++;
+            }
+            if (limits.unpack && !existsSync(local.unpackedPath(entry.sha256))) await this.unpackCopy(entry, local, limits.signal);
+          })(),
+        );
       } catch (e) {
         if (limits.signal?.aborted) throw e;
         out.failed.push({ projectId: entry.projectId, key: entry.key, reason: (e as Error).message });
       }
+    }
+    if (limits.stopAfterEntry?.aborted) {
+      out.seconds = (performance.now() - t0) / 1000;
+      return out;
     }
     // the copies follow the choice: what fell out of it (an older archive of a key) goes
     const chosenDigests = new Set(chosen.map((e) => e.sha256));

@@ -66,6 +66,41 @@ describe('Prefetched cache copies on a fresh worker (real NATS)', () => {
     expect(await fresh.prefetch(local, { count: 10, maxBytes: 1 << 30 })).toMatchObject({ copied: 0, held: 2 });
   });
 
+  it("a restore arriving while this worker copies its entry waits for the copy and moves it in; a stop ends the copying after that entry", async () => {
+    await saver.save('pw', 'npm-w', dirWith({ 'node_modules/w/index.js': 'w1', 'node_modules/w/big.txt': 'w'.repeat(300_000) }), ['node_modules']);
+    await saver.save('pw2', 'other', dirWith({ 'o/x.txt': 'o' }), ['o']);
+    const fresh = await CacheStore.open(worker, names);
+    const local = new LocalCache(join(tmp, 'worker-wait', '.kiln-cache'));
+    const entry = (await fresh.get('pw', 'npm-w'))!;
+    const sha = entry.sha256;
+    // the copy has begun to download this entry when the build (leased meanwhile) restores it
+    const get = fresh.backend.objects.get.bind(fresh.backend.objects);
+    let downloading!: () => void;
+    const started = new Promise<void>((r) => (downloading = r));
+    const fetched: string[] = [];
+    const spy = jest.spyOn(fresh.backend.objects, 'get').mockImplementation(async (name) => {
+      fetched.push(name);
+      if (name === entry.object) downloading();
+      return get(name);
+    });
+    const stop = new AbortController();
+    const copying = fresh.prefetch(local, { count: 10, maxBytes: 1 << 30, unpack: true, stopAfterEntry: stop.signal });
+    await started;
+    stop.abort(); // the lease: finish the entry in hand, then stop
+    const ws = dirWith({});
+    const r = await fresh.restore('pw', 'npm-w', [], ws, { local });
+    const pf = await copying;
+    spy.mockRestore();
+    expect(r).toMatchObject({ result: 'hit', source: 'local' });
+    expect(readFileSync(join(ws, 'node_modules/w/index.js'), 'utf8')).toBe('w1');
+    // one download of it in all: the restore did not fetch the entry beside the copy
+    expect(fetched.filter((o) => o === entry.object)).toHaveLength(1);
+    expect(local.has(sha)).toBe(true);
+    // and the copying stopped after it: what it had not begun stays uncopied
+    expect(pf.copied).toBe(fetched.length);
+    expect(fetched[fetched.length - 1]).toBe(entry.object);
+  });
+
   it('with unpack, the first restore moves the unpacked tree in; later ones unpack the archive copy', async () => {
     await saver.save('pu', 'npm-2', dirWith({ 'node_modules/x/index.js': 'x2', 'node_modules/.bin/tool': '#!/bin/sh' }), ['node_modules']);
     const fresh = await CacheStore.open(worker, names);

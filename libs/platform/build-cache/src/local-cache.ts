@@ -18,7 +18,38 @@ const NAME = /^([0-9a-f]{64})\.tar\.gz$/;
  * extracting, an unpacked tree is used (moved) once.
  */
 export class LocalCache {
+  /** Copies being made in this process, by their file path: a restore of one waits for it. */
+  private static readonly copying = new Map<string, Promise<unknown>>();
+
   constructor(readonly dir: string) {}
+
+  /** Marks `sha256` as being copied here until `work` settles; returns `work`. */
+  track<T>(sha256: string, work: Promise<T>): Promise<T> {
+    const key = this.path(sha256);
+    // settles either way (the caller handles `work`'s failure)
+    const done: Promise<void> = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    void done.then(() => {
+      if (LocalCache.copying.get(key) === done) LocalCache.copying.delete(key);
+    });
+    LocalCache.copying.set(key, done);
+    return work;
+  }
+
+  /**
+   * Resolves once no copy of `sha256` is being made in this process (at once when none is),
+   * or after `ms`: a restore arriving while the copy it needs is being made takes it when
+   * done rather than downloading and unpacking the same entry beside it.
+   */
+  async settled(sha256: string, ms: number): Promise<void> {
+    const work = LocalCache.copying.get(this.path(sha256));
+    if (!work) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
 
   path(sha256: string): string {
     return join(this.dir, `${sha256}.tar.gz`);
