@@ -240,12 +240,14 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
   private async reconcile(): Promise<void> {
     if (!this.leadership.isLeader) return;
     const now = Date.now();
+    // forget the builds past their start first: a starting build does not count as waiting
+    const starting = this.startingBuilds(now);
     const plan = planPool({
       workers: this.workers(),
       minWarm: this.cfg.poolMinWarm,
       maxWorkers: this.cfg.poolMaxWorkers,
       waiting: this.waitingBuilds(),
-      starting: this.startingBuilds(now),
+      starting,
       now,
       idleTtlMs: this.cfg.poolIdleTtlMs,
     });
