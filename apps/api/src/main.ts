@@ -1,10 +1,6 @@
-import { KilnNames } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
-import { CONFIG, LOGGER, NAMES, NATS, runService, useBodyParser } from '@kiln/service-kit';
+import { CONFIG, LOGGER, runService, useBodyParser } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
-import { JetStreamServer } from '@kiln/transport';
-import { NatsConnection } from 'nats';
-import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
 import { OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { openApiDocument } from './openapi/openapi';
@@ -12,8 +8,7 @@ import { RATE_LIMITER, TOKEN_STORE } from './auth/tokens';
 import { TokenStore } from './auth/token-store';
 import { RateLimiter } from './auth/rate-limiter';
 import { installProxies } from './gateway/proxies';
-import { READ_DB } from './read-model/read-db';
-import { projectionRoutes } from './read-model/routes';
+import { connectReadModel } from './read-model/connect';
 
 void runService({
   background: true,
@@ -26,16 +21,7 @@ void runService({
     // the API's own description: /api/openapi.json and a browsable page at /api/docs
     SwaggerModule.setup('api/docs', app, openApiDocument(cfg.publicUrl) as unknown as OpenAPIObject, { jsonDocumentUrl: 'api/openapi.json', yamlDocumentUrl: 'api/openapi.yaml' });
     useBodyParser(app, '/api', 'json');
-    app.connectMicroservice(
-      {
-        strategy: new JetStreamServer({
-          connection: () => app.get<NatsConnection>(NATS),
-          routes: projectionRoutes(app.get<KilnNames>(NAMES), app.get<DataSource>(READ_DB)),
-          log: app.get<Logger>(LOGGER),
-        }),
-      },
-      { inheritAppConfig: false },
-    );
+    connectReadModel(app);
     app.get<Logger>(LOGGER).info(`dashboard and API at ${cfg.publicUrl}`);
   },
 });

@@ -7,13 +7,11 @@ import { DataSource } from 'typeorm';
 import { kilnNames, newId } from '@kiln/contracts';
 import { aggregates, connectNats, createAggregate, deleteStreams, EventStore } from '@kiln/event-store';
 import { dropSchema } from '@kiln/persistence';
-import { LOGGER, NATS, useBodyParser } from '@kiln/service-kit';
-import { Logger } from '@kiln/telemetry';
-import { JetStreamServer } from '@kiln/transport';
+import { useBodyParser } from '@kiln/service-kit';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
 import { AppModule } from '../app.module';
 import { READ_DB } from '../read-model/read-db';
-import { projectionRoutes } from '../read-model/routes';
+import { connectReadModel } from '../read-model/connect';
 
 /** GET /api/projects/:id/builds: filters, keyset pages and its 400s, over the read model fed by real JetStream. */
 describe('listing builds over the API, on real NATS and PostgreSQL', () => {
@@ -54,10 +52,7 @@ describe('listing builds over the API, on real NATS and PostgreSQL', () => {
     Object.assign(process.env, { NATS_URL: testNatsUrl(), DATABASE_URL: testDatabaseUrl(), KILN_NAMESPACE: names.namespace, KILN_ADMIN_TOKEN: token, KILN_SECRET_KEY: 'builds-list-test-key' });
     app = await NestFactory.create(AppModule, { logger: false, bodyParser: false });
     useBodyParser(app, '/api', 'json');
-    app.connectMicroservice(
-      { strategy: new JetStreamServer({ connection: () => app.get<NatsConnection>(NATS), routes: projectionRoutes(names, app.get<DataSource>(READ_DB)), log: app.get<Logger>(LOGGER) }) },
-      { inheritAppConfig: false },
-    );
+    connectReadModel(app);
     await app.startAllMicroservices();
     await app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;

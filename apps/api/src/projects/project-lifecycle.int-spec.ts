@@ -12,13 +12,11 @@ import { decryptSecret } from '@kiln/config';
 import { CacheStore } from '@kiln/build-cache';
 import { aggregates, connectNats, createAggregate, deleteStreams, EventStore } from '@kiln/event-store';
 import { dropSchema } from '@kiln/persistence';
-import { LOGGER, NATS, useBodyParser } from '@kiln/service-kit';
-import { Logger } from '@kiln/telemetry';
-import { JetStreamServer } from '@kiln/transport';
+import { useBodyParser } from '@kiln/service-kit';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
 import { AppModule } from '../app.module';
 import { READ_DB } from '../read-model/read-db';
-import { projectionRoutes } from '../read-model/routes';
+import { connectReadModel } from '../read-model/connect';
 
 describe('project deletion and webhook secret rotation over the API, on real NATS and PostgreSQL', () => {
   const names = kilnNames(testNamespace('plc'));
@@ -62,11 +60,7 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
     });
     app = await NestFactory.create(AppModule, { logger: false, bodyParser: false });
     useBodyParser(app, '/api', 'json');
-    // the read model's consumers, as main.ts connects them
-    app.connectMicroservice(
-      { strategy: new JetStreamServer({ connection: () => app.get<NatsConnection>(NATS), routes: projectionRoutes(names, app.get<DataSource>(READ_DB)), log: app.get<Logger>(LOGGER) }) },
-      { inheritAppConfig: false },
-    );
+    connectReadModel(app);
     await app.startAllMicroservices();
     await app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
