@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { inSpan } from '@kiln/telemetry';
 
 /** Options for {@link runGit}. */
 export interface RunGitOptions {
@@ -37,7 +38,15 @@ export class GitCommandError extends Error {
  * credential fails fast instead of hanging. Rejects with {@link GitCommandError}.
  */
 export function runGit(args: readonly string[], opts: RunGitOptions): Promise<GitResult> {
+  return inSpan(`git ${subcommand(args)}`, {}, (span) => runGitNow(args, opts, (ms) => span.setAttribute(GIT_SPAWN_MS, ms)));
+}
+
+/** Span attribute: how long starting the git process held this process's event loop (fork and exec), in ms. */
+const GIT_SPAWN_MS = 'kiln.git.spawn_ms';
+
+function runGitNow(args: readonly string[], opts: RunGitOptions, spawned: (ms: number) => void): Promise<GitResult> {
   return new Promise((resolve, reject) => {
+    const t0 = performance.now();
     execFile(
       'git',
       [...args],
@@ -69,6 +78,7 @@ export function runGit(args: readonly string[], opts: RunGitOptions): Promise<Gi
         );
       },
     );
+    spawned(performance.now() - t0);
   });
 }
 
