@@ -148,6 +148,7 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     // this pool's agents stop with it; their workers are retired (a leased one's build is requeued by the scheduler when it is marked lost)
     const mine = [...this.workers()].filter((w) => w.status !== 'retired' && w.status !== 'lost');
     await this.driver.stopAll();
+    this.mirrors?.close();
     await Promise.all(mine.map((w) => this.command(w.workerId, { type: 'MarkLost', reason: 'pool-manager stopped', now: new Date().toISOString() })));
   }
 

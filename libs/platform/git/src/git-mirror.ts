@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { GitObjectReader } from './object-reader';
 import { runGit } from './run-git';
+import { checkoutTree } from './tree-checkout';
 
 /** A full SHA-1 or SHA-256 commit id (a mirror is only asked for exact commits). */
 export const FULL_SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
@@ -58,6 +60,13 @@ export interface GitMirrorsOptions {
   waitMs?: number;
   /** A lock older than this is from a process that died mid-fetch and is broken. */
   staleLockMs?: number;
+  /**
+   * Whether {@link GitMirrors.prepare} writes workspaces itself from objects read through one
+   * long-running `git cat-file` per mirror (default), rather than spawning `git read-tree`
+   * for each: see {@link checkoutTree}. Off when git's config could change how files are
+   * checked out (line endings, attributes), which only git applies.
+   */
+  objectReaders?: boolean;
 }
 
 /**
@@ -79,6 +88,10 @@ export class GitMirrors {
   private readonly inFlight = new Map<string, Promise<string>>();
   /** Commits this process saw in a mirror (objects are never pruned, so they stay): asked once, not once per build. */
   private readonly held = new Set<string>();
+  /** One object reader per mirror, for {@link prepare}. */
+  private readonly readers = new Map<string, GitObjectReader>();
+  /** Whether prepare may check out without git (asked of git's config once). */
+  private readerUse: Promise<boolean> | null = null;
 
   constructor(
     readonly root: string,
@@ -86,6 +99,26 @@ export class GitMirrors {
   ) {
     this.waitMs = opts.waitMs ?? 120_000;
     this.staleLockMs = opts.staleLockMs ?? 600_000;
+    if (opts.objectReaders === false) this.readerUse = Promise.resolve(false);
+  }
+
+  /** Ends the mirrors' object readers. */
+  close(): void {
+    for (const r of this.readers.values()) r.close();
+    this.readers.clear();
+    this.readerUse = Promise.resolve(false);
+  }
+
+  /** The object reader of a mirror, or null when workspaces are checked out by git here. */
+  private async readerFor(mirrorDir: string): Promise<GitObjectReader | null> {
+    this.readerUse ??= checkoutIsPlain();
+    if (!(await this.readerUse)) return null;
+    let r = this.readers.get(mirrorDir);
+    if (!r) {
+      r = new GitObjectReader(mirrorDir);
+      this.readers.set(mirrorDir, r);
+    }
+    return r;
   }
 
   /** The mirror's directory for a repository URL. */
@@ -176,7 +209,8 @@ export class GitMirrors {
       throw e;
     }
     try {
-      await checkoutFromMirror(await this.ensure(repoUrl, sha), sha.toLowerCase(), pending);
+      const mirrorDir = await this.ensure(repoUrl, sha);
+      await checkoutFromMirror(mirrorDir, sha.toLowerCase(), pending, undefined, await this.readerFor(mirrorDir));
       await rename(pending, final);
       return final;
     } catch (e) {
@@ -277,14 +311,31 @@ function waitForRemoval(path: string, ms: number, signal?: AbortSignal): Promise
 const MINIMAL_CONFIG = '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n';
 
 /**
+ * Whether git's own config leaves a checkout plain (no line-ending conversion, no global or
+ * system attributes file), so that writing a tree's blobs as they are is what git would do.
+ * Asked once per process (one git), not per checkout.
+ */
+async function checkoutIsPlain(): Promise<boolean> {
+  const set = await runGit(['config', '--get-regexp', '^core\\.(autocrlf|eol|attributesfile)$'], { cwd: '/' }).then(
+    (r) => r.stdout.trim() !== '',
+    (e: { exitCode?: number | null }) => e.exitCode !== 1, // 1: none of them is set
+  );
+  if (set) return false;
+  const xdg = process.env.XDG_CONFIG_HOME || (process.env.HOME ? join(process.env.HOME, '.config') : '');
+  const attributeFiles = ['/etc/gitattributes', ...(xdg ? [join(xdg, 'git', 'attributes')] : [])];
+  return !(await Promise.all(attributeFiles.map(exists))).some(Boolean);
+}
+
+/**
  * Checks out `sha` into `dir` from a mirror that holds it: a new repository that borrows
  * the mirror's objects (alternates), shallow at `sha` like a depth-1 clone, HEAD detached.
  * The repository's few files are written here rather than by `git init`: this runs between
  * lease and first step, where each process spawned costs milliseconds, so one git process
- * (`read-tree`, which fills the index and the working tree) does the whole checkout.
+ * (`read-tree`, which fills the index and the working tree) does the whole checkout; with a
+ * `reader` of the mirror, none does (see {@link checkoutTree}), unless the tree needs git.
  * Rejects when the mirror lacks the commit.
  */
-export async function checkoutFromMirror(mirrorDir: string, sha: string, dir: string, signal?: AbortSignal): Promise<void> {
+export async function checkoutFromMirror(mirrorDir: string, sha: string, dir: string, signal?: AbortSignal, reader?: GitObjectReader | null): Promise<void> {
   const git = join(dir, '.git');
   await Promise.all([mkdir(join(git, 'objects', 'info'), { recursive: true }), mkdir(join(git, 'refs', 'heads'), { recursive: true }), mkdir(join(git, 'refs', 'tags'), { recursive: true })]);
   await Promise.all([
@@ -293,5 +344,16 @@ export async function checkoutFromMirror(mirrorDir: string, sha: string, dir: st
     writeFile(join(git, 'objects', 'info', 'alternates'), `${join(mirrorDir, 'objects')}\n`),
     writeFile(join(git, 'shallow'), `${sha}\n`),
   ]);
+  if (reader) {
+    try {
+      await checkoutTree(reader, sha, dir, signal);
+      return;
+    } catch (e) {
+      if (signal?.aborted || !(e instanceof Error)) throw e;
+      // git starts over in a clean working tree (a reader whose process died starts a new one on its next read)
+      const names = await readdir(dir);
+      await Promise.all(names.filter((n) => n !== '.git').map((n) => rm(join(dir, n), { recursive: true, force: true })));
+    }
+  }
   await runGit(['read-tree', '--reset', '-u', `${sha}^{tree}`], { cwd: dir, signal });
 }
