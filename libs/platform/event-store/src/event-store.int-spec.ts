@@ -7,6 +7,7 @@ import { EventStore } from './event-store';
 import { aggregates } from './aggregates';
 import { follow } from './follow';
 import { orderedConsumerFastPath } from './ordered-consumer';
+import { GETS_BEFORE_CONSUMER } from './read';
 
 describe('EventStore on real JetStream', () => {
   const names = kilnNames(testNamespace('es'));
@@ -36,7 +37,7 @@ describe('EventStore on real JetStream', () => {
     },
   });
 
-  it('reads through ordered consumers built without asking for the stream info first', async () => {
+  it('builds ordered consumers without asking for the stream info first', async () => {
     // a nats.js upgrade that moves its internals would silently cost a round trip per read: say so
     expect(orderedConsumerFastPath(store.js)).toBe(true);
     const subject = names.subjects.build('b-ordered');
@@ -44,6 +45,37 @@ describe('EventStore on real JetStream', () => {
     const loaded = await store.load(aggs.build, subject);
     expect(loaded.events.map((e) => e.type)).toEqual(['BuildRequested']);
     expect(loaded.state).toMatchObject({ status: 'requested', buildId: 'b-ordered' });
+  });
+
+  it("loads a small and a large aggregate whole and in order, past other subjects' events between its own", async () => {
+    // 3 events are read by gets alone; 40 by gets and then an ordered consumer from the next sequence
+    expect(GETS_BEFORE_CONSUMER).toBeGreaterThanOrEqual(3);
+    expect(GETS_BEFORE_CONSUMER).toBeLessThan(40);
+    const created = (projectId: string) => ({
+      type: 'ProjectCreated' as const,
+      data: { projectId, name: projectId, repoUrl: '/tmp/r.git', provider: 'github' as const, webhookSecret: 'enc:v1:x', branches: null, concurrency: 1, createdAt: 't' },
+    });
+    const secretSet = (projectId: string, name: string) => ({ type: 'ProjectSecretSet' as const, data: { projectId, name, value: 'enc:v1:x', setAt: 't' } });
+    for (const n of [3, 40]) {
+      const projectId = `p-read-${n}`;
+      const subject = names.subjects.project(projectId);
+      const seqs: number[] = [];
+      for (let i = 0; i < n; i++) {
+        // other subjects' events before each of this one's, but for the first after the gets:
+        // a consumer that started one message late would miss it
+        const others = i === GETS_BEFORE_CONSUMER ? [] : ['a', 'b'];
+        for (const other of others) {
+          await store.append(aggs.project.codec, names.subjects.project(`${projectId}-${other}`), [secretSet(`${projectId}-${other}`, `S${i}`)], { correlationId: 'c', expectedLastSeq: null });
+        }
+        const event = i === 0 ? created(projectId) : secretSet(projectId, `S${i}`);
+        seqs.push((await store.append(aggs.project.codec, subject, [event], { correlationId: 'c', expectedLastSeq: null })).seq);
+      }
+      await store.append(aggs.project.codec, names.subjects.project(`${projectId}-a`), [secretSet(`${projectId}-a`, 'LAST')], { correlationId: 'c', expectedLastSeq: null });
+      const loaded = await store.load(aggs.project, subject);
+      expect(loaded.events.map((e) => e.seq)).toEqual(seqs);
+      expect(loaded.events.map((e) => (e.type === 'ProjectSecretSet' ? e.data.name : e.type))).toEqual(['ProjectCreated', ...Array.from({ length: n - 1 }, (_, i) => `S${i + 1}`)]);
+      expect(loaded.lastSeq).toBe(seqs[n - 1]);
+    }
   });
 
   it('rejects a stale expected last-subject-sequence', async () => {

@@ -11,7 +11,7 @@ import { Attr, ConcurrencyError,
   Recorded, } from '@kiln/contracts';
 import { Decider } from '@kiln/domain';
 import { currentTraceparent, inSpan } from '@kiln/telemetry';
-import { lastSubjectSeq, readSubject } from './read';
+import { lastSubjectSeq, readAggregateSubject } from './read';
 
 /** What a caller says about the cause of the events it appends. */
 export interface CausationInput {
@@ -84,7 +84,7 @@ export class EventStore {
   async load<S, C, E extends { type: string; data: unknown }>(agg: Aggregate<S, C, E>, subject: string): Promise<Loaded<S, E>> {
     return inSpan('eventstore.load', { 'messaging.destination.name': subject }, async () => {
       const lastSeq = await lastSubjectSeq(this.jsm, agg.stream, subject);
-      const msgs = await readSubject(this.js, agg.stream, subject, lastSeq);
+      const msgs = await readAggregateSubject(this.js, this.jsm, agg.stream, subject, lastSeq);
       const events = msgs.map((m) => agg.codec.decode(m.data, m.seq, m.subject));
       const state = events.reduce((s, e) => agg.decider.evolve(s, e), agg.decider.initialState());
       return { state, events, lastSeq: msgs.length ? msgs[msgs.length - 1].seq : lastSeq };
