@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { JsMsg } from 'nats';
 import { decodeLogChunk, idFromSubject, KilnNames } from '@kiln/contracts';
-import { EventStore, orderedConsumer } from '@kiln/event-store';
+import { closeOrdered, EventStore, orderedConsumer } from '@kiln/event-store';
 import { LOGGER, NAMES } from '@kiln/service-kit';
 import { Logger } from '@kiln/telemetry';
 import { JetStreamRoute } from '@kiln/transport';
@@ -71,7 +71,7 @@ export class LogArchiver {
         if (m.seq >= untilSeq || m.info.pending === 0) break;
       }
     } finally {
-      await messages.close().catch(() => undefined);
+      await closeOrdered(messages, consumer);
     }
   }
 }

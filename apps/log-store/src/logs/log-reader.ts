@@ -1,6 +1,6 @@
 import { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import { decodeLogChunk, InvalidError, parseLogCursor, KilnNames, LogChunk, LogCursor } from '@kiln/contracts';
-import { follow, lastSubjectSeq, orderedConsumer } from '@kiln/event-store';
+import { closeOrdered, follow, lastSubjectSeq, orderedConsumer } from '@kiln/event-store';
 import { Logger } from '@kiln/telemetry';
 import { compareCursor, CursorLine, linesOf, PositionedLine } from './log-cursor';
 import { LogArchive } from './log-archive';
@@ -195,7 +195,7 @@ export class LogReader {
         if (m.seq >= untilSeq || m.info.pending === 0) break;
       }
     } finally {
-      await messages.close().catch(() => undefined);
+      await closeOrdered(messages, consumer);
     }
   }
 

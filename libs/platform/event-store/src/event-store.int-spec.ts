@@ -158,6 +158,26 @@ describe('EventStore on real JetStream', () => {
     await f.stop();
     expect(seen).toContain(names.subjects.build('b-live'));
   });
+
+  it('leaves no consumer on the server after a read or a follow ends', async () => {
+    const consumers = async () => (await store.jsm.consumers.list(names.streams.builds).next()).length;
+    const settled = async (want: number) => {
+      // the delete is sent without waiting for its answer
+      for (let k = 0; k < 100 && (await consumers()) !== want; k++) await new Promise((r) => setTimeout(r, 20));
+      return consumers();
+    };
+    const before = await settled(await consumers());
+    const subject = names.subjects.build('b-many');
+    // more events than the gets read: the rest come through an ordered consumer
+    const events = Array.from({ length: GETS_BEFORE_CONSUMER + 3 }, () => requested('b-many'));
+    await store.append(aggs.build.codec, subject, events, { correlationId: 'c', expectedLastSeq: null });
+    expect((await store.load(aggs.build, subject)).events).toHaveLength(GETS_BEFORE_CONSUMER + 3);
+    const f = await follow(store.js, store.jsm, { stream: names.streams.builds, filter: subject, onMessage: () => undefined });
+    await f.caughtUp;
+    await f.stop();
+    // nats.js alone would leave both for 5 minutes
+    expect(await settled(before)).toBe(before);
+  });
 });
 
 describe('EventStore cache never turns stale state into a wrong rejection', () => {

@@ -1,6 +1,6 @@
 import { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import { lastSubjectSeq } from './read';
-import { orderedConsumer } from './ordered-consumer';
+import { closeOrdered, orderedConsumer } from './ordered-consumer';
 
 export interface FollowOptions {
   stream: string;
@@ -65,7 +65,7 @@ export async function follow(js: JetStreamClient, jsm: JetStreamManager, opts: F
     caughtUp,
     async stop() {
       stopped = true;
-      await messages.close().catch(() => undefined);
+      await closeOrdered(messages, consumer);
       await loop.catch(() => undefined);
     },
   };

@@ -13,3 +13,14 @@ export function orderedConsumer(js: JetStreamClient, stream: string, opts: Parti
   if (!orderedConsumerFastPath(js)) return js.consumers.get(stream, opts);
   return Promise.resolve(new internals.OrderedPullConsumerImpl!((js.consumers as unknown as { api: unknown }).api, stream, opts));
 }
+
+/**
+ * Ends a read through an ordered consumer: stops its pulls, then deletes it on the server
+ * without waiting for the answer. nats.js leaves a closed ordered consumer on the server
+ * until its 5-minute inactivity limit, and every append to the stream wakes each consumer
+ * left there: a bench of 100 builds left hundreds.
+ */
+export async function closeOrdered(messages: { close(): Promise<void | Error> }, consumer: Consumer): Promise<void> {
+  await messages.close().catch(() => undefined);
+  void consumer.delete().catch(() => undefined);
+}

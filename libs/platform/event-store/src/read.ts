@@ -1,5 +1,5 @@
 import { JetStreamClient, JetStreamManager, JsMsg, MsgRequest, StoredMsg } from 'nats';
-import { orderedConsumer } from './ordered-consumer';
+import { closeOrdered, orderedConsumer } from './ordered-consumer';
 
 /** The last sequence of a subject in a stream, or 0 when the subject has no message. */
 export async function lastSubjectSeq(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
@@ -38,7 +38,7 @@ export async function readSubject(
       if (m.seq >= untilSeq || m.info.pending === 0) break;
     }
   } finally {
-    await messages.close().catch(() => undefined);
+    await closeOrdered(messages, consumer);
   }
   return out;
 }
