@@ -155,7 +155,7 @@ describe('checkout without spawning git (object reader + tree checkout, real git
   });
 
   it('GitMirrors.prepare writes the workspace through its object reader, and git agrees with it', async () => {
-    const mirrors = new GitMirrors(join(root, 'mirrors'));
+    const mirrors = new GitMirrors(join(root, 'mirrors'), { objectReaders: true });
     try {
       const prepared = await mirrors.prepare(repo, sha, 'build-1');
       expect(git(prepared, 'status', '--porcelain', '--untracked-files=all')).toBe('');
@@ -164,8 +164,18 @@ describe('checkout without spawning git (object reader + tree checkout, real git
     } finally {
       mirrors.close();
     }
-    // and without readers, by git
-    const byGit = new GitMirrors(join(root, 'mirrors'), { objectReaders: false });
+    // a fresh process (nothing remembered) asks the reader whether the mirror holds a commit
+    const again = new GitMirrors(join(root, 'mirrors'), { objectReaders: true });
+    try {
+      expect(await again.has(repo, '3'.repeat(40))).toBe(false);
+      expect(await again.has(repo, sha)).toBe(true);
+      expect(await again.has(join(root, 'no-such-repo'), sha)).toBe(false);
+      expect((again as unknown as { readers: Map<string, unknown> }).readers.size).toBe(1);
+    } finally {
+      again.close();
+    }
+    // and without readers (the default), by git
+    const byGit = new GitMirrors(join(root, 'mirrors'));
     const prepared = await byGit.prepare(repo, sha, 'build-2');
     expect(git(prepared, 'status', '--porcelain')).toBe('');
     expect((byGit as unknown as { readers: Map<string, unknown> }).readers.size).toBe(0);
