@@ -9,4 +9,8 @@ if [ ! -f "$main" ]; then
   echo "kiln: available: $(ls dist/apps | tr '\n' ' ')" >&2
   exit 64
 fi
+# the agent runs from its bundle (one file: it starts for every build, in ~0.5 s of CPU instead of ~0.8 s)
+if [ "$KILN_SERVICE" = build-runner ] && [ -f dist/agent/build-runner.js ]; then
+  exec node dist/agent/build-runner.js "$@"
+fi
 exec node -r ./tools/register-paths.js "$main" "$@"

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { ConfigKeys } from '@kiln/config';
 import { Logger } from '@kiln/telemetry';
@@ -48,6 +48,24 @@ export function workspaceRoot(from = __dirname): string {
   return dir;
 }
 
+/** Where `npm run build` bundles the agent (tools/bundle-agent.js). */
+export const AGENT_BUNDLE = join('dist', 'agent', 'build-runner.js');
+
+/**
+ * Node's arguments to start an agent: the bundled agent when the build made one (about
+ * 0.5 s of CPU to start instead of 0.8 s: no module resolution over ~1,400 files), else
+ * the compiled sources through the workspace's path mapping.
+ */
+export function agentCommand(root: string): string[] {
+  const bundle = resolve(root, AGENT_BUNDLE);
+  const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : null);
+  const bundled = mtime(bundle);
+  // a bundle older than the last compile (tsc run alone) would run stale code
+  const compiled = mtime(resolve(root, 'dist', '.tsbuildinfo'));
+  if (bundled !== null && (compiled === null || bundled >= compiled)) return [bundle];
+  return ['-r', join(root, 'tools', 'register-paths.js'), resolve(root, 'dist/apps/build-runner/src/main.js')];
+}
+
 /**
  * The default driver: each agent is a local Node process in its own working directory
  * and process group, with an environment reduced to an allowlist.
@@ -71,11 +89,7 @@ export class ProcessDriver implements WorkerDriver {
     for (const k of AGENT_ENV_ALLOWLIST) if (this.env[k] !== undefined) env[k] = this.env[k];
     env[ConfigKeys.workerId] = workerId;
     env[ConfigKeys.workRoot] = dir;
-    const child = spawn(
-      process.execPath,
-      ['-r', join(this.root, 'tools', 'register-paths.js'), resolve(this.root, 'dist/apps/build-runner/src/main.js')],
-      { cwd: dir, env, detached: true, stdio: ['ignore', 'inherit', 'inherit'] },
-    );
+    const child = spawn(process.execPath, agentCommand(this.root), { cwd: dir, env, detached: true, stdio: ['ignore', 'inherit', 'inherit'] });
     this.children.set(workerId, child);
     child.on('exit', (code, signal) => {
       this.children.delete(workerId);
