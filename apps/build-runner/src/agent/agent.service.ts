@@ -100,7 +100,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   private async rehearseBuild(): Promise<void> {
     if (this.job || this.exiting) return;
     try {
-      const check = await rehearseBuild(this.store, this.aggs, this.names, this.workerId, this.cfg.workRoot);
+      const check = await inSpan('agent.rehearse', { [Attr.workerId]: this.workerId }, () => rehearseBuild(this.store, this.aggs, this.names, this.workerId, this.cfg.workRoot));
       this.log.debug(check);
     } catch (e) {
       this.log.warn('build rehearsal failed; the first build will be slower', { reason: (e as Error).message });

@@ -207,9 +207,13 @@ export class GitMirrors {
     const final = this.preparedPath(key);
     // the folder is made first, under a name a worker recognises: one leased meanwhile waits for it
     const pending = `${final}${PREPARING}`;
-    await mkdir(dirname(pending), { recursive: true });
     try {
-      await mkdir(pending);
+      // the parent is made only when missing (the first time): one file system call less per build
+      await mkdir(pending).catch(async (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+        await mkdir(dirname(pending), { recursive: true });
+        await mkdir(pending);
+      });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return final; // another process prepares it
       throw e;
