@@ -209,9 +209,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     const now = new Date().toISOString();
     try {
       switch (a.kind) {
-        case 'queue':
-          await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'QueueBuild', now }, { correlationId: a.buildId }, { known: this.builds.known(a.buildId) });
+        case 'queue': {
+          const r = await this.store.handle(this.aggs.build, this.names.subjects.build(a.buildId), { type: 'QueueBuild', now }, { correlationId: a.buildId }, { known: this.builds.known(a.buildId) });
+          // the lease is planned on the queued state at once, not when BuildQueued comes back through the view (~5 ms)
+          this.builds.applyOwn(a.buildId, r.state, r.lastSeq);
+          this.kick();
           return true;
+        }
         case 'requeue': {
           this.log.warn('requeueing build', { buildId: a.buildId, attempt: a.attempt, reason: a.reason });
           const r = await this.store.handle(

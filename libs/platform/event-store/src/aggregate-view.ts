@@ -44,8 +44,14 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
       stream: this.agg.stream,
       filter: this.filter,
       onMessage: (m) => {
-        const event = this.agg.codec.decode(m.data, m.seq, m.subject);
         const id = idFromSubject(m.subject);
+        if (m.seq <= (this.seqs.get(id) ?? 0)) {
+          // this process's own write, applied when it was appended (see applyOwn)
+          this.lastSeq = m.seq;
+          for (const w of [...this.waiters]) w();
+          return;
+        }
+        const event = this.agg.codec.decode(m.data, m.seq, m.subject);
         const state = this.agg.decider.evolve(this.states.get(id) ?? this.agg.decider.initialState(), event);
         this.states.set(id, state);
         this.seqs.set(id, m.seq);
@@ -69,6 +75,19 @@ export class AggregateView<S, C, E extends { type: string; data: unknown }> {
       },
     });
     await this.following.caughtUp;
+  }
+
+  /**
+   * Applies this process's own write (the state and last sequence `EventStore.handle`
+   * returned) before the stream delivers it back: the reader acts on what it just decided
+   * without waiting a round trip through its own consumer. The delivered events up to that
+   * sequence are then skipped; a state older than what the view has is ignored. No hook
+   * runs for it (the writer knows what it wrote).
+   */
+  applyOwn(id: string, state: S, lastSeq: number): void {
+    if (lastSeq <= (this.seqs.get(id) ?? 0) || !this.states.has(id)) return;
+    this.states.set(id, state);
+    this.seqs.set(id, lastSeq);
   }
 
   /** What this view knows of one aggregate, for `EventStore.handle(..., { known })`. */

@@ -6,6 +6,7 @@ import { deleteStreams, ensureStreams } from './streams';
 import { EventStore } from './event-store';
 import { aggregates } from './aggregates';
 import { follow } from './follow';
+import { AggregateView } from './aggregate-view';
 import { orderedConsumerFastPath } from './ordered-consumer';
 import { GETS_BEFORE_CONSUMER } from './read';
 
@@ -157,6 +158,39 @@ describe('EventStore on real JetStream', () => {
     while (!seen.includes(names.subjects.build('b-live')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await f.stop();
     expect(seen).toContain(names.subjects.build('b-live'));
+  });
+
+  it("a view applies its process's own write at once, and does not apply it again when the stream delivers it", async () => {
+    const id = 'b-own';
+    const subject = names.subjects.build(id);
+    const seen: string[] = [];
+    const view = new AggregateView(store, aggs.build, subject, { onEvent: (_id, _s, e) => seen.push(e.type) });
+    await view.start();
+    try {
+      await store.append(aggs.build.codec, subject, [requested(id)], { correlationId: 'c', expectedLastSeq: 0 });
+      expect(await view.waitForSeq((await store.load(aggs.build, subject)).lastSeq, 5000)).toBe(true);
+      // the write's state as handle returns it, applied before the stream can deliver the event
+      // (the sequence is known ahead here: nothing else writes to this test's stream meanwhile)
+      const before = view.known(id)!;
+      const [queued] = aggs.build.decider.decide({ type: 'QueueBuild', now: '2026-01-01T00:00:01.000Z' }, before.state);
+      const state = aggs.build.decider.evolve(before.state, { ...queued, meta: {} } as never);
+      const seq = (await store.jsm.streams.info(names.streams.builds)).state.last_seq + 1;
+      view.applyOwn(id, state, seq);
+      expect(view.states.get(id)).toMatchObject({ status: 'queued' });
+      expect(view.known(id)?.lastSeq).toBe(seq);
+      const r = await store.append(aggs.build.codec, subject, [queued], { correlationId: 'c', expectedLastSeq: before.lastSeq });
+      expect(r.seq).toBe(seq);
+      // an older state (a late answer) does not overwrite a newer one
+      view.applyOwn(id, before.state, seq - 1);
+      expect(view.states.get(id)).toMatchObject({ status: 'queued' });
+      // the delivered BuildQueued is skipped (no hook, no second evolve); a later event by another writer is applied
+      const c = await store.handle(aggs.build, subject, { type: 'CancelBuild', reason: 'test', now: '2026-01-01T00:00:02.000Z' }, { correlationId: 'c' });
+      expect(await view.waitForSeq(c.lastSeq, 5000)).toBe(true);
+      expect(seen).toEqual(['BuildRequested', 'BuildCancelled']);
+      expect(view.states.get(id)).toMatchObject({ status: 'cancelled' });
+    } finally {
+      await view.stop();
+    }
   });
 
   it('leaves no consumer on the server after a read or a follow ends', async () => {
