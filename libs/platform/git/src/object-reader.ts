@@ -6,7 +6,20 @@ export interface GitObject {
   type: string;
   /** The object's full id. */
   oid: string;
-  content: Buffer;
+  /** Its size in bytes. */
+  size: number;
+  /** Its bytes; null when it is larger than the reader keeps (see {@link GitObjectReader}). */
+  content: Buffer | null;
+}
+
+/** An answer being read: its header is parsed, its bytes (and the closing newline) are coming. */
+interface Incoming {
+  type: string;
+  oid: string;
+  size: number;
+  content: Buffer | null;
+  /** Bytes received so far, the closing newline included. */
+  filled: number;
 }
 
 interface Pending {
@@ -28,10 +41,20 @@ interface Pending {
 export class GitObjectReader {
   private proc: ChildProcessWithoutNullStreams | null = null;
   private readonly queue: Pending[] = [];
-  private buf: Buffer = Buffer.alloc(0);
+  /** The start of an answer's header line, until its newline arrives. */
+  private head: Buffer = Buffer.alloc(0);
+  private incoming: Incoming | null = null;
   private closed = false;
 
-  constructor(private readonly gitDir: string) {}
+  /**
+   * @param maxObjectBytes objects larger than this are answered without their bytes (which
+   *   are read and dropped): what a caller holds at once stays bounded, whatever a
+   *   repository holds.
+   */
+  constructor(
+    private readonly gitDir: string,
+    private readonly maxObjectBytes = 8 * 1024 * 1024,
+  ) {}
 
   /**
    * The object named by `rev` (an id, or `<id>^{tree}`), or null when the repository lacks
@@ -63,10 +86,7 @@ export class GitObjectReader {
     let stderr = '';
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
-    proc.stdout.on('data', (chunk: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-      this.drain();
-    });
+    proc.stdout.on('data', (chunk: Buffer) => this.receive(chunk));
     // a failed write (the process died) is reported by 'exit' or 'error'
     proc.stdin.on('error', () => undefined);
     const fail = (why: string) => {
@@ -87,16 +107,31 @@ export class GitObjectReader {
     }
   }
 
-  /** Parses every complete answer in the buffer, in request order. */
-  private drain(): void {
-    for (;;) {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) return;
-      const header = this.buf.subarray(0, nl).toString('utf8');
+  /** Parses answers as their bytes arrive, in request order; each object's bytes are copied once. */
+  private receive(chunk: Buffer): void {
+    while (chunk.length > 0) {
+      const cur = this.incoming;
+      if (cur) {
+        const take = Math.min(cur.size + 1 - cur.filled, chunk.length);
+        if (cur.content && cur.filled < cur.size) chunk.copy(cur.content, cur.filled, 0, Math.min(take, cur.size - cur.filled));
+        cur.filled += take;
+        chunk = chunk.subarray(take);
+        if (cur.filled === cur.size + 1) {
+          this.incoming = null;
+          this.answer({ type: cur.type, oid: cur.oid, size: cur.size, content: cur.content });
+        }
+        continue;
+      }
+      const nl = chunk.indexOf(10);
+      if (nl < 0) {
+        this.head = Buffer.concat([this.head, chunk]);
+        return;
+      }
+      const header = Buffer.concat([this.head, chunk.subarray(0, nl)]).toString('utf8');
+      this.head = Buffer.alloc(0);
+      chunk = chunk.subarray(nl + 1);
       if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
-        this.buf = this.buf.subarray(nl + 1);
-        this.queue.shift()?.resolve(null);
-        if (this.queue.length === 0 && this.proc) this.hold(this.proc, false);
+        this.answer(null);
         continue;
       }
       const m = /^([0-9a-f]{40,64}) (\w+) (\d+)$/.exec(header);
@@ -105,19 +140,21 @@ export class GitObjectReader {
         return;
       }
       const size = Number(m[3]);
-      if (this.buf.length < nl + 1 + size + 1) return; // the rest of the object is still coming
-      const content = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
-      this.buf = this.buf.subarray(nl + 1 + size + 1);
-      this.queue.shift()?.resolve({ oid: m[1]!, type: m[2]!, content });
-      if (this.queue.length === 0 && this.proc) this.hold(this.proc, false);
+      this.incoming = { oid: m[1]!, type: m[2]!, size, content: size <= this.maxObjectBytes ? Buffer.allocUnsafe(size) : null, filled: 0 };
     }
+  }
+
+  private answer(o: GitObject | null): void {
+    this.queue.shift()?.resolve(o);
+    if (this.queue.length === 0 && this.proc) this.hold(this.proc, false);
   }
 
   /** Ends the process (a new one starts on the next read, unless closed) and rejects what waits. */
   private stop(reason: Error): void {
     const proc = this.proc;
     this.proc = null;
-    this.buf = Buffer.alloc(0);
+    this.head = Buffer.alloc(0);
+    this.incoming = null;
     if (proc && proc.exitCode === null && proc.signalCode === null) {
       proc.stdin.end();
       proc.kill();

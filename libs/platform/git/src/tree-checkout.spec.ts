@@ -132,6 +132,29 @@ describe('checkout without spawning git (object reader + tree checkout, real git
     expect((await reader.read(sha))?.type).toBe('commit');
   });
 
+  it('answers objects larger than the reader keeps without their bytes, and a checkout of them is left to git', async () => {
+    const small = new GitObjectReader(join(repo, '.git'), 1024 * 1024);
+    try {
+      const bigOid = git(repo, 'rev-parse', `${sha}:big.bin`);
+      // pipelined: the answer after the dropped bytes is read whole
+      const [big, after] = await Promise.all([small.read(bigOid), small.read(`${sha}:a/x.txt`)]);
+      expect(big).toMatchObject({ type: 'blob', size: 3 * 1024 * 1024, content: null });
+      expect(after?.content?.toString()).toBe('in a\n');
+      const direct = join(root, 'big-direct');
+      await mkdir(direct);
+      await mkdir(join(direct, '.git'));
+      await expect(checkoutTree(small, sha, direct)).rejects.toBeInstanceOf(NeedsGitCheckout);
+      const ws = join(root, 'big-ws');
+      await checkoutFromMirror(join(repo, '.git'), sha, ws, undefined, small);
+      const byGit = join(root, 'big-by-git');
+      await checkoutFromMirror(join(repo, '.git'), sha, byGit);
+      expect(await snapshot(ws)).toEqual(await snapshot(byGit));
+      expect(git(ws, 'status', '--porcelain', '--untracked-files=all')).toBe('');
+    } finally {
+      small.close();
+    }
+  });
+
   it('a reader whose git process died starts a new one on its next read', async () => {
     const r = new GitObjectReader(join(repo, '.git'));
     expect((await r.read(sha))?.type).toBe('commit');

@@ -25,8 +25,11 @@ const MODE_FILE = 0o100644;
 const MODE_EXEC = 0o100755;
 const MODE_LINK = 0o120000;
 const MODE_GITLINK = 0o160000;
-/** Blob reads and writes in flight at once: enough to keep the reader's pipe full, few enough to bound memory. */
-const IN_FLIGHT = 32;
+/**
+ * Blob reads and writes in flight at once: enough to keep the reader's pipe full, few
+ * enough to bound memory (with the reader's largest object kept, 8 MiB: at most 128 MiB).
+ */
+const IN_FLIGHT = 16;
 
 /**
  * Writes the tree of `commit` into `dir` (whose `.git` borrows the objects `reader` reads)
@@ -40,6 +43,7 @@ const IN_FLIGHT = 32;
 export async function checkoutTree(reader: GitObjectReader, commit: string, dir: string, signal?: AbortSignal): Promise<void> {
   const root = await reader.read(`${commit}^{tree}`);
   if (!root || root.type !== 'tree') throw new Error(`commit ${commit} has no tree in the repository`);
+  if (!root.content) throw new NeedsGitCheckout(`its root tree is larger than the reader keeps (${root.size} bytes)`);
   if (root.oid.length !== 40) throw new NeedsGitCheckout('not a SHA-1 repository');
   const entries: Entry[] = [];
   const writes: Promise<void>[] = [];
@@ -67,6 +71,7 @@ export async function checkoutTree(reader: GitObjectReader, commit: string, dir:
             (async () => {
               const sub = await reader.read(e.oid.toString('hex'));
               if (!sub || sub.type !== 'tree') throw new Error(`tree ${e.oid.toString('hex')} (${rel}) is missing`);
+              if (!sub.content) throw new NeedsGitCheckout(`tree ${rel} is larger than the reader keeps (${sub.size} bytes)`);
               await mkdir(file);
               await walk(sub.content, `${rel}/`, file);
             })(),
@@ -84,6 +89,8 @@ export async function checkoutTree(reader: GitObjectReader, commit: string, dir:
               .read(e.oid.toString('hex'))
               .then(async (blob) => {
                 if (!blob || blob.type !== 'blob') throw new Error(`blob ${e.oid.toString('hex')} (${rel}) is missing`);
+                // a large file is left to git, which streams it
+                if (!blob.content) throw new NeedsGitCheckout(`${rel} is larger than the reader keeps (${blob.size} bytes)`);
                 if (mode === MODE_LINK) await symlink(blob.content.toString('utf8'), file);
                 else await writeFile(file, blob.content, { mode: mode === MODE_EXEC ? 0o777 : 0o666 });
               })
