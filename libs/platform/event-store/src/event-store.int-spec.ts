@@ -2,7 +2,7 @@ import { NatsConnection } from 'nats';
 import { ConcurrencyError, kilnNames, IllegalStateError } from '@kiln/contracts';
 import { testNamespace, testNatsUrl } from '@kiln/testing';
 import { connectNats } from './connection';
-import { deleteStreams, ensureStreams } from './streams';
+import { deleteStreams, ensureStreams, kvStream, objectStoreStream } from './streams';
 import { EventStore } from './event-store';
 import { aggregates } from './aggregates';
 import { follow } from './follow';
@@ -191,6 +191,18 @@ describe('EventStore on real JetStream', () => {
     } finally {
       await view.stop();
     }
+  });
+
+  it("deletes a namespace's streams and every bucket of it, KV and object store", async () => {
+    const other = kilnNames(testNamespace('esdel'));
+    await ensureStreams(store.jsm, other);
+    await store.js.views.kv(other.buckets.apiTokens, { history: 1 });
+    await store.js.views.os(other.buckets.cache);
+    const exists = (name: string) => store.jsm.streams.info(name).then(() => true, () => false);
+    expect(await exists(kvStream(other.buckets.apiTokens))).toBe(true);
+    expect(await exists(objectStoreStream(other.buckets.cache))).toBe(true);
+    await deleteStreams(store.jsm, other);
+    for (const name of [other.streams.builds, kvStream(other.buckets.apiTokens), objectStoreStream(other.buckets.cache)]) expect(await exists(name)).toBe(false);
   });
 
   it('leaves no consumer on the server after a read or a follow ends', async () => {

@@ -76,10 +76,14 @@ export function objectStoreStream(bucket: string): string {
   return `OBJ_${bucket}`;
 }
 
-/** Deletes a namespace's streams and its log archive bucket (tests, benchmarks). */
+/** The JetStream stream behind a KV bucket. */
+export function kvStream(bucket: string): string {
+  return `KV_${bucket}`;
+}
+
+/** Deletes a namespace's streams and every bucket it may have made, KV or object store (tests, benchmarks). */
 export async function deleteStreams(jsm: JetStreamManager, names: KilnNames): Promise<void> {
-  for (const cfg of streamConfigs(names, 1)) {
-    await jsm.streams.delete(cfg.name!).catch(() => undefined);
-  }
-  await jsm.streams.delete(objectStoreStream(names.buckets.logArchive)).catch(() => undefined);
+  const buckets = Object.values(names.buckets);
+  const all = [...streamConfigs(names, 1).map((c) => c.name!), ...buckets.map(objectStoreStream), ...buckets.map(kvStream)];
+  await Promise.all(all.map((name) => jsm.streams.delete(name).catch(() => undefined)));
 }
