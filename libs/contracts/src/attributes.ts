@@ -11,6 +11,8 @@ export const Attr = {
   commandType: 'kiln.command.type',
   /** How a worker checked out a build's commit: from the host's git mirror or fetched directly. */
   checkoutVia: 'kiln.checkout.via',
+  /** How long starting a git process held the service's event loop (fork, then the wait for exec), in ms. */
+  gitSpawnMs: 'kiln.git.spawn_ms',
   /** Docker label naming a worker container. */
   workerLabel: 'kiln.worker',
   /** Docker labels of a deployed instance's container: its instance, deploy and environment. */

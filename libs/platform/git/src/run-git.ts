@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { Attr } from '@kiln/contracts';
 import { inSpan } from '@kiln/telemetry';
 
 /** Options for {@link runGit}. */
@@ -38,11 +39,8 @@ export class GitCommandError extends Error {
  * credential fails fast instead of hanging. Rejects with {@link GitCommandError}.
  */
 export function runGit(args: readonly string[], opts: RunGitOptions): Promise<GitResult> {
-  return inSpan(`git ${subcommand(args)}`, {}, (span) => runGitNow(args, opts, (ms) => span.setAttribute(GIT_SPAWN_MS, ms)));
+  return inSpan(`git ${subcommand(args)}`, {}, (span) => runGitNow(args, opts, (ms) => span.setAttribute(Attr.gitSpawnMs, ms)));
 }
-
-/** Span attribute: how long starting the git process held this process's event loop (fork and exec), in ms. */
-const GIT_SPAWN_MS = 'kiln.git.spawn_ms';
 
 function runGitNow(args: readonly string[], opts: RunGitOptions, spawned: (ms: number) => void): Promise<GitResult> {
   return new Promise((resolve, reject) => {
