@@ -45,9 +45,11 @@ COPY --from=builder /app/node_modules ./node_modules
 COPY --from=builder /app/dist ./dist
 COPY --from=builder /app/tools/register-paths.js ./tools/register-paths.js
 COPY deploy/docker-entrypoint.sh deploy/healthcheck.js ./deploy/
+# dist/agent is the agent's: the first agent to finish a build writes V8's code cache there (tools/agent-start.js)
 RUN chmod 0755 deploy/docker-entrypoint.sh \
  && mkdir -p /var/lib/kiln/workers \
- && chown -R node:node /var/lib/kiln
+ && chown -R node:node /var/lib/kiln \
+ && chown node:node /app/dist/agent
 
 # the `node` user (uid 1000) ships with the Node image
 USER node

@@ -8,6 +8,7 @@
 //
 // Packages NestJS loads only if installed (websockets, kafkajs, class-validator, ...) stay
 // run-time requires, failing there exactly as they would unbundled.
+const fs = require('node:fs');
 const path = require('node:path');
 const esbuild = require('esbuild');
 
@@ -58,6 +59,10 @@ async function main() {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
+  // the loader that starts it through V8's code cache (see agent-start.js); caches of earlier bundles go
+  const dir = path.dirname(outfile);
+  fs.copyFileSync(path.join(__dirname, 'agent-start.js'), path.join(dir, 'start.js'));
+  for (const name of fs.readdirSync(dir)) if (name.endsWith('.v8cache')) fs.rmSync(path.join(dir, name), { force: true });
 }
 
 main().catch((e) => {

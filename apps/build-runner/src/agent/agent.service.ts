@@ -8,9 +8,16 @@ import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { HeartbeatSender } from './heartbeat';
 import { JobRunner } from './job-runner';
+import { saveCodeCacheAfterBuild } from './code-cache';
 import { CacheRefresh, cacheWarmUp, refreshWhileIdle } from '../cache/cache-warm-up';
 import { warmUp } from './warm-up';
 import { rehearse, rehearseBuild } from './rehearsal';
+
+/** CPU time (user + system) this process has used, in ms. */
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
+};
 
 /**
  * The agent's lifecycle (protocol v1): connect → warm-up → heartbeat → warm → wait for a
@@ -69,7 +76,8 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     checks.push(rehearse());
     await this.store.handle(this.aggs.worker, this.subject, { type: 'MarkWarm', checks, now: now() }, this.cause());
-    this.log.info('worker warm', { checks });
+    // the CPU this agent took to get here: what each ephemeral worker costs the builds beside it
+    this.log.info('worker warm', { checks, cpuMs: cpuMs() });
     void this.startCacheRefresh();
     this.watch = await follow(this.store.js, this.store.jsm, {
       stream: this.aggs.worker.stream,
@@ -113,7 +121,9 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     log.info('lease received; starting build');
     try {
       const outcome = await new JobRunner(this.store, this.aggs, this.names, this.workerId, job, this.cfg.workRoot, log).run();
-      log.info('build done', { outcome });
+      log.info('build done', { outcome, cpuMs: cpuMs() });
+      const cache = saveCodeCacheAfterBuild();
+      if (cache) log.debug('agent code cache', { result: cache });
       // a timed-out build's worker is retired even when reusable: whatever hung may still hold it
       if (this.cfg.poolEphemeral || outcome === 'rejected' || outcome === 'timed_out') {
         await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : this.cfg.poolEphemeral ? `ephemeral: build ${outcome}` : `build ${outcome}`);

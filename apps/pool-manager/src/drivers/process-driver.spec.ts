@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_BUNDLE, agentCommand, workspaceRoot } from './process-driver';
+import { AGENT_BUNDLE, AGENT_START, agentCommand, workspaceRoot } from './process-driver';
 
 describe('the agent the process driver starts', () => {
   let root: string;
@@ -17,6 +17,9 @@ describe('the agent the process driver starts', () => {
     expect(agentCommand(root)).toEqual(['-r', join(root, 'tools', 'register-paths.js'), join(root, 'dist/apps/build-runner/src/main.js')]);
     writeFileSync(join(root, AGENT_BUNDLE), '');
     expect(agentCommand(root)).toEqual([join(root, AGENT_BUNDLE)]);
+    // through its code-cache loader when the build left one beside it
+    writeFileSync(join(root, AGENT_START), '');
+    expect(agentCommand(root)).toEqual([join(root, AGENT_START)]);
   });
 
   it('is not a bundle older than the last compile (tsc run alone would leave it stale)', () => {
@@ -27,9 +30,9 @@ describe('the agent the process driver starts', () => {
   });
 
   it("the build's bundle loads every module the agent needs (it stops only at the missing worker id)", () => {
-    const [bundle] = agentCommand(workspaceRoot());
-    expect(bundle).toBe(join(workspaceRoot(), AGENT_BUNDLE));
-    const r = spawnSync(process.execPath, [bundle], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 });
+    const [start] = agentCommand(workspaceRoot());
+    expect(start).toBe(join(workspaceRoot(), AGENT_START));
+    const r = spawnSync(process.execPath, [start], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr + r.stdout).toContain('KILN_WORKER_ID is not set');
     expect(r.stderr + r.stdout).not.toMatch(/Cannot find module/);

@@ -50,11 +50,14 @@ export function workspaceRoot(from = __dirname): string {
 
 /** Where `npm run build` bundles the agent (tools/bundle-agent.js). */
 export const AGENT_BUNDLE = join('dist', 'agent', 'build-runner.js');
+/** The loader beside the bundle that starts it through V8's code cache (tools/agent-start.js). */
+export const AGENT_START = join('dist', 'agent', 'start.js');
 
 /**
  * Node's arguments to start an agent: the bundled agent when the build made one (about
- * 0.5 s of CPU to start instead of 0.8 s: no module resolution over ~1,400 files), else
- * the compiled sources through the workspace's path mapping.
+ * 0.5 s of CPU to start instead of 0.8 s: no module resolution over ~1,400 files), through
+ * its code-cache loader when there is one (~0.1 s less per agent once a build wrote the
+ * cache), else the compiled sources through the workspace's path mapping.
  */
 export function agentCommand(root: string): string[] {
   const bundle = resolve(root, AGENT_BUNDLE);
@@ -62,7 +65,10 @@ export function agentCommand(root: string): string[] {
   const bundled = mtime(bundle);
   // a bundle older than the last compile (tsc run alone) would run stale code
   const compiled = mtime(resolve(root, 'dist', '.tsbuildinfo'));
-  if (bundled !== null && (compiled === null || bundled >= compiled)) return [bundle];
+  if (bundled !== null && (compiled === null || bundled >= compiled)) {
+    const start = resolve(root, AGENT_START);
+    return [existsSync(start) ? start : bundle];
+  }
   return ['-r', join(root, 'tools', 'register-paths.js'), resolve(root, 'dist/apps/build-runner/src/main.js')];
 }
 
