@@ -1,4 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Attr, ConcurrencyError, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { decryptSecret, loadConfig } from '@kiln/config';
@@ -297,7 +298,8 @@ export class JobRunner {
     logs.line('system', null, `kiln: HEAD is ${sha}${CHECKED_OUT_VIA[c.via]}`);
     let text: string;
     try {
-      text = await readFile(join(workspace, '.kiln.yml'), 'utf8');
+      // synchronous: one small file, read on the path to the first step while the agent's event loop is busy starting the build
+      text = readFileSync(join(workspace, '.kiln.yml'), 'utf8');
     } catch {
       const reason = 'no .kiln.yml pipeline file at the root of the repository';
       logs.line('system', null, `error: ${reason}`);

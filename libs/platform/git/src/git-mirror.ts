@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { watch } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, Stats, statSync, watch, writeFileSync, writeSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GitObjectReader } from './object-reader';
 import { runGit } from './run-git';
@@ -22,6 +22,14 @@ const exists = (path: string) => stat(path).then(
   () => true,
   () => false,
 );
+
+const statOrNull = (path: string): Stats | null => statSync(path, { throwIfNoEntry: false }) ?? null;
+
+// The few small file-system calls on the path from a pushed commit to a worker's checkout
+// (a lock file, a workspace's skeleton, the hand-over rename) are synchronous: each takes
+// microseconds, while an async one waits for a thread and then for its turn on an event
+// loop that is busy starting the build (measured: a rename, a read and a mkdir took 15-35
+// ms in a freshly started agent). Checkouts of many files stay asynchronous (tree-checkout).
 
 /**
  * Resolves once an entry of `folder` named one of `names` changes (or after `ms`, or on
@@ -133,10 +141,10 @@ export class GitMirrors {
     const dir = this.dirFor(repoUrl);
     const key = heldKey(dir, sha);
     // a remembered commit costs a stat (the mirror may have been removed by hand), not a git process
-    if (this.held.has(key) && (await exists(join(dir, 'objects')))) return true;
+    if (this.held.has(key) && existsSync(join(dir, 'objects'))) return true;
     try {
       // asked of the mirror's object reader when there is one: a pipe round trip, not a git process (30 ms under load)
-      const reader = FULL_SHA_RE.test(sha) && (await exists(join(dir, 'objects'))) ? await this.readerFor(dir) : null;
+      const reader = FULL_SHA_RE.test(sha) && existsSync(join(dir, 'objects')) ? await this.readerFor(dir) : null;
       const answer = reader ? await reader.read(`${sha.toLowerCase()}^{commit}`).catch(() => undefined) : undefined;
       if (answer === null) throw new Error('not in the mirror');
       if (answer === undefined) await runGit(['cat-file', '-e', `${sha}^{commit}`], { cwd: dir });
@@ -172,15 +180,16 @@ export class GitMirrors {
   private async ensureNow(repoUrl: string, sha: string, signal?: AbortSignal): Promise<string> {
     const dir = this.dirFor(repoUrl);
     const lockPath = `${dir}.lock`;
-    await mkdir(this.root, { recursive: true });
+    mkdirSync(this.root, { recursive: true });
     const giveUpAt = Date.now() + this.waitMs;
     for (;;) {
       if (signal?.aborted) throw new Error('mirror fetch aborted');
       if (await this.has(repoUrl, sha)) return dir;
-      const release = await this.tryLock(lockPath);
+      const release = this.tryLock(lockPath);
       if (release) {
         try {
-          if (await this.has(repoUrl, sha)) return dir;
+          // not asked again under the lock: a fetch another process finished in the moment
+          // between the look above and the lock costs a fetch that finds nothing to do
           await this.initIfMissing(dir);
           // no `git maintenance run --auto` after each fetch: one process less on the way to a build's checkout (gc is off here anyway)
           await runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, sha], { cwd: dir, signal });
@@ -209,11 +218,13 @@ export class GitMirrors {
     const pending = `${final}${PREPARING}`;
     try {
       // the parent is made only when missing (the first time): one file system call less per build
-      await mkdir(pending).catch(async (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-        await mkdir(dirname(pending), { recursive: true });
-        await mkdir(pending);
-      });
+      try {
+        mkdirSync(pending);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        mkdirSync(dirname(pending), { recursive: true });
+        mkdirSync(pending);
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return final; // another process prepares it
       throw e;
@@ -221,7 +232,7 @@ export class GitMirrors {
     try {
       const mirrorDir = await this.ensure(repoUrl, sha);
       await checkoutFromMirror(mirrorDir, sha.toLowerCase(), pending, undefined, await this.readerFor(mirrorDir));
-      await rename(pending, final);
+      renameSync(pending, final);
       return final;
     } catch (e) {
       await rm(pending, { recursive: true, force: true });
@@ -237,16 +248,20 @@ export class GitMirrors {
    */
   async take(key: string, sha: string, dir: string, waitMs = 10_000): Promise<boolean> {
     const from = this.preparedPath(key);
-    if (!(await exists(from)) && (await exists(`${from}${PREPARING}`))) await waitForPrepared(from, waitMs);
-    const head = await readFile(join(from, '.git', 'HEAD'), 'utf8').catch(() => null);
-    if (head === null) return false;
+    if (!existsSync(from) && existsSync(`${from}${PREPARING}`)) await waitForPrepared(from, waitMs);
+    let head: string;
+    try {
+      head = readFileSync(join(from, '.git', 'HEAD'), 'utf8');
+    } catch {
+      return false;
+    }
     if (head.trim().toLowerCase() !== sha.toLowerCase()) {
       await this.discard(key);
       return false;
     }
-    await mkdir(dirname(dir), { recursive: true });
     try {
-      await rename(from, dir);
+      mkdirSync(dirname(dir), { recursive: true });
+      renameSync(from, dir);
       return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -282,10 +297,8 @@ export class GitMirrors {
   }
 
   private async initIfMissing(dir: string): Promise<void> {
-    try {
-      await stat(join(dir, 'HEAD'));
-    } catch {
-      await mkdir(dir, { recursive: true });
+    if (!existsSync(join(dir, 'HEAD'))) {
+      mkdirSync(dir, { recursive: true });
       await runGit(['init', '--quiet', '--bare'], { cwd: dir });
       // workspaces borrow these objects through alternates: never prune them
       await runGit(['config', 'gc.auto', '0'], { cwd: dir });
@@ -293,17 +306,20 @@ export class GitMirrors {
   }
 
   /** Takes the lock file (breaking a stale one); null when another process holds it. */
-  private async tryLock(lockPath: string): Promise<(() => Promise<void>) | null> {
+  private tryLock(lockPath: string): (() => Promise<void>) | null {
     try {
-      const fh = await open(lockPath, 'wx');
-      await fh.writeFile(`${process.pid} ${new Date().toISOString()}\n`);
-      await fh.close();
+      const fd = openSync(lockPath, 'wx');
+      try {
+        writeSync(fd, `${process.pid} ${new Date().toISOString()}\n`);
+      } finally {
+        closeSync(fd);
+      }
       return () => rm(lockPath, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const s = await stat(lockPath).catch(() => null);
+      const s = statOrNull(lockPath);
       if (s && Date.now() - s.mtimeMs > this.staleLockMs) {
-        await rm(lockPath, { force: true });
+        rmSync(lockPath, { force: true });
         return this.tryLock(lockPath);
       }
       return null;
@@ -347,13 +363,11 @@ async function checkoutIsPlain(): Promise<boolean> {
  */
 export async function checkoutFromMirror(mirrorDir: string, sha: string, dir: string, signal?: AbortSignal, reader?: GitObjectReader | null): Promise<void> {
   const git = join(dir, '.git');
-  await Promise.all([mkdir(join(git, 'objects', 'info'), { recursive: true }), mkdir(join(git, 'refs', 'heads'), { recursive: true }), mkdir(join(git, 'refs', 'tags'), { recursive: true })]);
-  await Promise.all([
-    writeFile(join(git, 'config'), MINIMAL_CONFIG),
-    writeFile(join(git, 'HEAD'), `${sha}\n`),
-    writeFile(join(git, 'objects', 'info', 'alternates'), `${join(mirrorDir, 'objects')}\n`),
-    writeFile(join(git, 'shallow'), `${sha}\n`),
-  ]);
+  for (const d of [join(git, 'objects', 'info'), join(git, 'refs', 'heads'), join(git, 'refs', 'tags')]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(git, 'config'), MINIMAL_CONFIG);
+  writeFileSync(join(git, 'HEAD'), `${sha}\n`);
+  writeFileSync(join(git, 'objects', 'info', 'alternates'), `${join(mirrorDir, 'objects')}\n`);
+  writeFileSync(join(git, 'shallow'), `${sha}\n`);
   if (reader) {
     try {
       await checkoutTree(reader, sha, dir, signal);
