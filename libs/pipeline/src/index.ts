@@ -4,6 +4,7 @@ export {
   formatPipelineError,
   parseDeploy,
   parsePipeline,
+  parsePipelineFile,
   PIPELINE_FILE_NAME,
   type ParseDeployResult,
   type ParsePipelineResult,

@@ -1,4 +1,4 @@
-import { formatPipelineError, parsePipeline, type PipelineError } from './pipeline';
+import { formatPipelineError, parseDeploy, parsePipeline, parsePipelineFile, type PipelineError } from './pipeline';
 
 function errorOf(text: string): PipelineError {
   const r = parsePipeline(text);
@@ -181,6 +181,28 @@ describe('parsePipeline', () => {
         message: 'Map keys must be unique',
       });
     });
+  });
+});
+
+describe('parsePipelineFile', () => {
+  const files = [
+    'steps:\n  - name: one\n    run: echo hi\n',
+    'steps:\n  - name: one\n    run: echo hi\ndeploy:\n  environment: production\n  start: node app.js\n',
+    // steps broken, deploy fine: each part reports on its own
+    'steps:\n  - name: one\n    run: 3\ndeploy:\n  environment: staging\n  start: node app.js\n',
+    // deploy broken, steps fine
+    'steps:\n  - name: one\n    run: echo hi\ndeploy:\n  instances: many\n',
+    'steps: [\n',
+    '',
+  ];
+  it.each(files.map((f) => [JSON.stringify(f).slice(0, 60), f]))('answers as parsePipeline and parseDeploy do for %s', (_name, text) => {
+    expect(parsePipelineFile(text)).toEqual({ pipeline: parsePipeline(text), deploy: parseDeploy(text) });
+  });
+
+  it('keeps both answers apart', () => {
+    const r = parsePipelineFile(files[2]);
+    expect(r.pipeline.ok).toBe(false);
+    expect(r.deploy).toMatchObject({ ok: true, deploy: { environment: 'staging' } });
   });
 });
 

@@ -58,7 +58,7 @@ type Issue = z.core.$ZodIssue;
  * column. When several problems exist, the one that comes first in the file is reported.
  */
 export function parsePipeline(text: string): ParsePipelineResult {
-  const r = parseWith(pipelineSchema, text);
+  const r = validate(pipelineSchema, readYaml(text));
   return r.ok ? { ok: true, pipeline: r.value } : r;
 }
 
@@ -68,11 +68,24 @@ export function parsePipeline(text: string): ParsePipelineResult {
  * line and column like {@link parsePipeline}'s.
  */
 export function parseDeploy(text: string): ParseDeployResult {
-  const r = parseWith(deployDocumentSchema, text);
+  const r = validate(deployDocumentSchema, readYaml(text));
   return r.ok ? { ok: true, deploy: r.value } : r;
 }
 
-function parseWith<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | { ok: false; error: PipelineError } {
+/**
+ * {@link parsePipeline} and {@link parseDeploy} of one file, its YAML parsed once: what an
+ * agent reads between its build's start and its first step.
+ */
+export function parsePipelineFile(text: string): { pipeline: ParsePipelineResult; deploy: ParseDeployResult } {
+  const yaml = readYaml(text);
+  const p = validate(pipelineSchema, yaml);
+  const d = validate(deployDocumentSchema, yaml);
+  return { pipeline: p.ok ? { ok: true, pipeline: p.value } : p, deploy: d.ok ? { ok: true, deploy: d.value } : d };
+}
+
+type Yaml = { ok: true; doc: Document; lineCounter: LineCounter; data: unknown } | { ok: false; error: PipelineError };
+
+function readYaml(text: string): Yaml {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
 
@@ -91,7 +104,12 @@ function parseWith<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T 
   if (data === null || data === undefined) {
     return { ok: false, error: { line: 1, column: 1, message: 'pipeline file is empty' } };
   }
+  return { ok: true, doc, lineCounter, data };
+}
 
+function validate<T>(schema: z.ZodType<T>, yaml: Yaml): { ok: true; value: T } | { ok: false; error: PipelineError } {
+  if (!yaml.ok) return yaml;
+  const { doc, lineCounter, data } = yaml;
   const parsed = schema.safeParse(data);
   if (parsed.success) return { ok: true, value: parsed.data };
 

@@ -6,8 +6,7 @@ import { decryptSecret, loadConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { Build, FINAL } from '@kiln/domain';
 import { inSpan, Logger } from '@kiln/telemetry';
-import { formatPipelineError, parsePipeline } from '../pipeline/pipeline';
-import { parseDeploy } from '@kiln/pipeline';
+import { formatPipelineError, parsePipelineFile } from '@kiln/pipeline';
 import { GitMirrors } from '@kiln/git';
 import { checkout, CheckoutResult } from '../workspace/git-checkout';
 
@@ -305,7 +304,8 @@ export class JobRunner {
       logs.line('system', null, `error: ${reason}`);
       return { outcome: 'failed', reason, exitCode: null };
     }
-    const parsed = parsePipeline(text);
+    // the file's YAML parsed once for both: the build's steps and whether it deploys
+    const { pipeline: parsed, deploy: declared } = parsePipelineFile(text);
     if (!parsed.ok) {
       const reason = formatPipelineError(parsed.error);
       logs.line('system', null, `error: ${reason}`);
@@ -314,7 +314,6 @@ export class JobRunner {
     const pipeline = parsed.pipeline;
     deadline.at = Date.now() + pipeline.timeoutMs;
     // whether the pipeline deploys, so the deployer need not fetch the release to find out (unknown when `deploy:` does not parse: the deployer reports why)
-    const declared = parseDeploy(text);
     const deploy = declared.ok ? declared.deploy && { environment: declared.deploy.environment } : undefined;
     await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs, deploy }, this.cause());
     const env = baseEnv(job, sha, workspace);

@@ -1,7 +1,7 @@
 import { BuildEvent, KilnNames } from '@kiln/contracts';
 import { Aggregates, EventStore, follow } from '@kiln/event-store';
 import { BuildCommand } from '@kiln/domain';
-import { parseDeploy, parsePipeline } from '@kiln/pipeline';
+import { parsePipelineFile } from '@kiln/pipeline';
 import { runStep } from '../steps/step-process';
 
 /** A pipeline using what the parsers know: steps with env, timeout and cache, and a deploy. */
@@ -34,8 +34,7 @@ export const REHEARSAL_PIPELINE = [
  * build would otherwise pay that between lease and first step. Returns the warm-up check.
  */
 export function rehearse(): string {
-  const pipeline = parsePipeline(REHEARSAL_PIPELINE);
-  const deploy = parseDeploy(REHEARSAL_PIPELINE);
+  const { pipeline, deploy } = parsePipelineFile(REHEARSAL_PIPELINE);
   if (!pipeline.ok || !deploy.ok || !deploy.deploy) throw new Error('the rehearsal pipeline no longer parses: the parsers changed');
   return 'pipeline parser rehearsed';
 }
