@@ -11,7 +11,7 @@ if [ ! -f "$main" ]; then
 fi
 # the agent runs from its bundle (one file: it starts for every build, in ~0.5 s of CPU instead of ~0.8 s),
 # through the loader that keeps V8's code cache beside it (~0.1 s of CPU less once a build wrote the cache)
-if [ "$KILN_SERVICE" = build-runner ] && [ -f dist/agent/start.js ]; then
-  exec node dist/agent/start.js "$@"
+if [ "$KILN_SERVICE" = build-runner ] && [ -f dist/agent/start-build-runner.js ]; then
+  exec node dist/agent/start-build-runner.js "$@"
 fi
 exec node -r ./tools/register-paths.js "$main" "$@"

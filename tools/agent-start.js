@@ -1,6 +1,6 @@
 'use strict';
 // Starts the bundled agent (build-runner.js, beside this file once `npm run build` copied it
-// to dist/agent/start.js) through V8's code cache.
+// to dist/agent/start-build-runner.js) through V8's code cache.
 //
 // Why: an ephemeral agent is a new process for every build. Without a cache, V8 parses
 // the 5 MB bundle at each start and compiles every function on its first call, some of

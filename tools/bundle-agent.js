@@ -61,7 +61,7 @@ async function main() {
   });
   // the loader that starts it through V8's code cache (see agent-start.js); caches of earlier bundles go
   const dir = path.dirname(outfile);
-  fs.copyFileSync(path.join(__dirname, 'agent-start.js'), path.join(dir, 'start.js'));
+  fs.copyFileSync(path.join(__dirname, 'agent-start.js'), path.join(dir, 'start-build-runner.js'));
   for (const name of fs.readdirSync(dir)) if (name.endsWith('.v8cache')) fs.rmSync(path.join(dir, name), { force: true });
 }
 

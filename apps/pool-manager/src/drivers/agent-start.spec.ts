@@ -17,12 +17,12 @@ describe('the agent loader (V8 code cache)', () => {
     'module.exports = { ok: true };',
     'process.stdout.write(JSON.stringify({ used, saved: hook.save(), again: hook.save(), file: basename(__filename), exportsOk: module.exports.ok, args: process.argv.slice(2) }));',
   ].join('\n');
-  const run = (...args: string[]) => JSON.parse(execFileSync(process.execPath, [join(dir, 'start.js'), ...args], { encoding: 'utf8' })) as Record<string, unknown>;
+  const run = (...args: string[]) => JSON.parse(execFileSync(process.execPath, [join(dir, 'start-build-runner.js'), ...args], { encoding: 'utf8' })) as Record<string, unknown>;
   const caches = () => readdirSync(dir).filter((n) => n.endsWith('.v8cache'));
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'kiln-agent-start-'));
-    copyFileSync(join(workspaceRoot(), 'tools', 'agent-start.js'), join(dir, 'start.js'));
+    copyFileSync(join(workspaceRoot(), 'tools', 'agent-start.js'), join(dir, 'start-build-runner.js'));
     writeFileSync(join(dir, 'build-runner.js'), BUNDLE);
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));

@@ -51,7 +51,7 @@ export function workspaceRoot(from = __dirname): string {
 /** Where `npm run build` bundles the agent (tools/bundle-agent.js). */
 export const AGENT_BUNDLE = join('dist', 'agent', 'build-runner.js');
 /** The loader beside the bundle that starts it through V8's code cache (tools/agent-start.js). */
-export const AGENT_START = join('dist', 'agent', 'start.js');
+export const AGENT_START = join('dist', 'agent', 'start-build-runner.js');
 
 /**
  * Node's arguments to start an agent: the bundled agent when the build made one (about
