@@ -158,6 +158,26 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     expect(events.filter((e) => e.type === 'BuildAssigned')).toHaveLength(1);
   });
 
+  it("starts on the scheduler's assignment already in the stream, not on the queued state before it (no conflict, one append)", async () => {
+    const job = await givenAssignedBuild('w-after');
+    const subject = names.subjects.build(job.buildId);
+    const starts: { status: string | undefined }[] = [];
+    const handle = store.handle.bind(store);
+    const spy = jest.spyOn(store, 'handle').mockImplementation(async (agg, subj, command, cause, opts) => {
+      if (subj === subject && (command as { type: string }).type === 'StartBuild') starts.push({ status: (opts?.known?.state as { status?: string } | undefined)?.status });
+      return handle(agg, subj, command, cause, opts);
+    });
+    try {
+      const runner = new JobRunner(store, aggs, names, 'w-after', job, join(root, 'worker-6'), log, { secretKey: key, logMaxBytes: 1 << 20 });
+      expect(await runner.run()).toBe('succeeded');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(starts).toEqual([{ status: 'assigned' }]);
+    const events = (await store.load(aggs.build, subject)).events;
+    expect(events.filter((e) => e.type === 'BuildAssigned')).toHaveLength(1);
+  });
+
   it('does not start a build assigned to another worker', async () => {
     const job = await givenAssignedBuild('w-owner');
     const runner = new JobRunner(store, aggs, names, 'w-intruder', job, join(root, 'worker-4'), log, { secretKey: key, logMaxBytes: 1 << 20 });

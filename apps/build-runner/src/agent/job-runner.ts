@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Attr, ConcurrencyError, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { decryptSecret, loadConfig } from '@kiln/config';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
-import { Build, FINAL } from '@kiln/domain';
+import { Build } from '@kiln/domain';
 import { inSpan, Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipelineFile } from '@kiln/pipeline';
 import { GitMirrors } from '@kiln/git';
@@ -17,6 +17,7 @@ const CHECKED_OUT_VIA: Record<CheckoutResult['via'], string> = {
   fetch: '',
 };
 import { runStep } from '../steps/step-process';
+import { leaseVerdict } from './lease-verdict';
 import { cacheLimits, restoreStepCache, saveStepCache, StepCacheContext } from '../cache/step-cache';
 import { LogPublisher } from '../logs/log-publisher';
 import { createMasker, SecretMasker } from '../logs/secret-masker';
@@ -202,19 +203,10 @@ export class JobRunner {
         lastSeq = m.seq;
         this.known = { state, lastSeq };
         for (const w of [...this.watchers]) w();
-        if (state.status === 'none') return;
-        if (state.attempt < this.job.attempt && !FINAL.has(state.status)) return; // history before this attempt
-        if (state.attempt > this.job.attempt || FINAL.has(state.status)) {
-          settle(`build is ${state.status}, attempt ${state.attempt}`);
-          this.abort.abort();
-        } else if (state.cancelRequested) {
-          settle('cancel requested');
-          this.abort.abort();
-        } else if (state.status === 'queued' || (state.workerId === this.workerId && (state.status === 'assigned' || state.status === 'running'))) {
-          settle('assigned');
-        } else if (state.workerId && state.workerId !== this.workerId) {
-          settle(`build is assigned to worker ${state.workerId}`);
-        }
+        const v = leaseVerdict(state, this.job.attempt, this.workerId, m.info.pending);
+        if (!v) return;
+        settle(v.verdict);
+        if (v.abort) this.abort.abort();
       },
     });
     const v = await verdict;
