@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkoutFromMirror, GitMirrors } from './git-mirror';
+import { checkoutFromMirror, GitMirrors, LAST_FETCHED } from './git-mirror';
 import { gitIn } from '@kiln/testing';
 
 const git = gitIn;
@@ -49,6 +49,41 @@ describe('GitMirrors (real git)', () => {
     expect(git(ws, 'log', '--format=%s')).toBe('one');
     // the workspace holds no objects of its own: they are the mirror's
     expect(git(ws, 'count-objects')).toMatch(/^0 objects/);
+  });
+
+  it('fetches only what changed since the commit it fetched before, not the whole tree again', async () => {
+    // a tree of 150 files: git keeps a fetched pack of 100 objects or more whole, so a fetch that
+    // sent the whole tree again would leave a second full copy of it in the mirror
+    const big = join(root, 'big-work');
+    const bigRemote = join(root, 'big.git');
+    git(root, 'init', '--quiet', '--bare', '-b', 'main', bigRemote);
+    git(root, 'init', '--quiet', '-b', 'main', big);
+    for (let i = 0; i < 150; i++) await writeFile(join(big, `f${i}.txt`), `file ${i}\n`);
+    git(big, 'add', '.');
+    git(big, 'commit', '--quiet', '-m', 'many files');
+    git(big, 'push', '--quiet', bigRemote, 'HEAD:main');
+    const first = git(big, 'rev-parse', 'HEAD');
+    await writeFile(join(big, 'f7.txt'), 'changed\n');
+    git(big, 'commit', '--quiet', '-am', 'one change');
+    git(big, 'push', '--quiet', bigRemote, 'HEAD:main');
+    const second = git(big, 'rev-parse', 'HEAD');
+
+    const mirrors = new GitMirrors(join(root, 'm-incremental'));
+    const dir = await mirrors.ensure(bigRemote, first);
+    const objects = () => {
+      const counts = Object.fromEntries(git(dir, 'count-objects', '-v').split('\n').map((l) => l.split(': ')).map(([k, v]) => [k, Number(v)]));
+      return counts.count + counts['in-pack'];
+    };
+    const afterFirst = objects();
+    expect(afterFirst).toBeGreaterThanOrEqual(152);
+    await mirrors.ensure(bigRemote, second);
+    // the new commit, its tree and the changed file: 3 objects, not another 152
+    expect(objects() - afterFirst).toBeLessThan(10);
+    expect(git(dir, 'rev-parse', LAST_FETCHED)).toBe(second);
+    const ws = join(root, 'ws-incremental');
+    await checkoutFromMirror(dir, second, ws);
+    expect(await readFile(join(ws, 'f7.txt'), 'utf8')).toBe('changed\n');
+    expect(git(ws, 'status', '--porcelain')).toBe('');
   });
 
   it('a mirror removed by hand is fetched again, though this process saw the commit in it', async () => {

@@ -14,6 +14,8 @@ const PREPARED_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const PREPARED = '.prepared';
 /** Suffix of a workspace still being prepared. */
 const PREPARING = '.preparing';
+/** The ref a mirror keeps its last fetched commit under (what its next fetch says it has). */
+export const LAST_FETCHED = 'refs/kiln/last-fetched';
 
 /** Key of a commit remembered as held by a mirror. */
 const heldKey = (mirrorDir: string, sha: string) => `${mirrorDir}\u0000${sha.toLowerCase()}`;
@@ -191,8 +193,10 @@ export class GitMirrors {
           // not asked again under the lock: a fetch another process finished in the moment
           // between the look above and the lock costs a fetch that finds nothing to do
           await this.initIfMissing(dir);
-          // no `git maintenance run --auto` after each fetch: one process less on the way to a build's checkout (gc is off here anyway)
-          await runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, sha], { cwd: dir, signal });
+          // no `git maintenance run --auto` after each fetch: one process less on the way to a build's checkout (gc is off here anyway);
+          // the commit is kept under LAST_FETCHED, so the next fetch offers it to the server as one it has: the server then sends
+          // what changed since, not the whole tree again (and, for trees of 100 objects or more, a whole new pack kept each time)
+          await runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, `+${sha}:${LAST_FETCHED}`], { cwd: dir, signal });
           this.remember(heldKey(dir, sha));
           return dir;
         } finally {
