@@ -259,10 +259,15 @@ export async function publishWithRetry<T>(publish: () => Promise<T>, budgetMs = 
   }
 }
 
-/** NATS/JetStream is down or restarting (not a rejection of the message). */
+/**
+ * NATS/JetStream is down or restarting (not a rejection of the message). Decided on the
+ * error's code, and on its text only for words: a rejection's text can hold numbers, and
+ * "wrong last sequence: 503" once read as a 503 made a plain conflict retry for 10 s.
+ */
 export function isUnavailable(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
-  return err?.code === '503' || err?.code === 'TIMEOUT' || err?.code === 'CONNECTION_CLOSED' || err?.code === 'DISCONNECT' || /timeout|no responders|503|jetstream not enabled/i.test(err?.message ?? '');
+  if (isWrongLastSequence(e)) return false;
+  return err?.code === '503' || err?.code === 'TIMEOUT' || err?.code === 'CONNECTION_CLOSED' || err?.code === 'DISCONNECT' || /timeout|no responders|jetstream not enabled/i.test(err?.message ?? '');
 }
 
 export function isWrongLastSequence(e: unknown): boolean {
