@@ -62,13 +62,13 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.heartbeat.start();
     let checks: string[];
     try {
-      checks = await warmUp({
+      checks = await inSpan('agent.warm-up', { [Attr.workerId]: this.workerId }, () => warmUp({
         workRoot: this.cfg.workRoot,
         command: this.cfg.poolWarmupCommand,
         timeoutMs: this.cfg.poolWarmupTimeoutMs,
         cache: cacheWarmUp(this.nc, this.names, this.cfg),
         warn: (message, detail) => this.log.warn(message, detail),
-      });
+      }));
     } catch (e) {
       this.log.error('warm-up failed; retiring', { reason: (e as Error).message });
       await this.retire(`warm-up failed: ${(e as Error).message}`);

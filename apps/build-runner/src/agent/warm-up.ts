@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { inSpan } from '@kiln/telemetry';
 
 const run = promisify(execFile);
 
@@ -59,8 +60,9 @@ export async function warmUp(opts: WarmUpOptions): Promise<string[]> {
   accessSync(workRoot, constants.W_OK);
   checks.push(`workspace ${workRoot} writable`);
   if (cache) {
-    checks.push(await cacheReachable(cache, timeoutMs));
-    if (cache.prefetch) checks.push(await prefetch(cache, warn));
+    // spans: a check that is slow to answer keeps the worker cold, and a cold build waits for it
+    checks.push(await inSpan('agent.cache-reachable', {}, () => cacheReachable(cache, timeoutMs, warn)));
+    if (cache.prefetch) checks.push(await inSpan('agent.cache-prefetch', {}, () => prefetch(cache, warn)));
   }
   if (command) {
     await runWarmupCommand(command, workRoot, timeoutMs, env);
@@ -73,15 +75,17 @@ export async function warmUp(opts: WarmUpOptions): Promise<string[]> {
  * Asks the cache until it answers: an error fails at once, a time-out (nothing answered)
  * is tried again until `timeoutMs`, so a cache that hangs keeps the worker cold that long.
  */
-async function cacheReachable(cache: CacheWarmUp, timeoutMs: number): Promise<string> {
+async function cacheReachable(cache: CacheWarmUp, timeoutMs: number, warn: NonNullable<WarmUpOptions['warn']>): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
+    const asked = Date.now();
     try {
       return await within(cache.reachable(), deadline - Date.now());
     } catch (e) {
       if (!isTimeout(e)) throw new Error(`cache is not reachable: ${(e as Error).message}`);
       last = (e as Error).message;
+      warn('the cache did not answer in time; asking again', { reason: last, waitedMs: Date.now() - asked });
       await new Promise((r) => setTimeout(r, Math.min(CACHE_RETRY_MS, Math.max(0, deadline - Date.now()))));
     }
   }
