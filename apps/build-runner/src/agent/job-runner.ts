@@ -9,6 +9,11 @@ import { inSpan, Logger } from '@kiln/telemetry';
 import { formatPipelineError, parsePipelineFile } from '@kiln/pipeline';
 import { GitMirrors } from '@kiln/git';
 import { checkout, CheckoutResult } from '../workspace/git-checkout';
+import { runStep } from '../steps/step-process';
+import { leaseVerdict } from './lease-verdict';
+import { cacheLimits, restoreStepCache, saveStepCache, StepCacheContext } from '../cache/step-cache';
+import { LogPublisher } from '../logs/log-publisher';
+import { createMasker, SecretMasker } from '../logs/secret-masker';
 
 /** How the build log says the commit got into the workspace. */
 const CHECKED_OUT_VIA: Record<CheckoutResult['via'], string> = {
@@ -16,11 +21,6 @@ const CHECKED_OUT_VIA: Record<CheckoutResult['via'], string> = {
   mirror: " (checked out from the host's git mirror)",
   fetch: '',
 };
-import { runStep } from '../steps/step-process';
-import { leaseVerdict } from './lease-verdict';
-import { cacheLimits, restoreStepCache, saveStepCache, StepCacheContext } from '../cache/step-cache';
-import { LogPublisher } from '../logs/log-publisher';
-import { createMasker, SecretMasker } from '../logs/secret-masker';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
 
