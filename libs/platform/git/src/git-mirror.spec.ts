@@ -86,6 +86,23 @@ describe('GitMirrors (real git)', () => {
     expect(git(ws, 'status', '--porcelain')).toBe('');
   });
 
+  it('keeps only the last fetched commit shallow: the list each fetch sends does not grow with every build', async () => {
+    const mirrors = new GitMirrors(join(root, 'm-shallow'));
+    let dir = '';
+    for (const sha of shas) dir = await mirrors.ensure(remote, sha);
+    expect((await readFile(join(dir, 'shallow'), 'utf8')).split('\n').filter(Boolean)).toEqual([shas[2]]);
+    // every commit fetched before stays readable and checks out as before
+    const ws = join(root, 'ws-shallow');
+    await checkoutFromMirror(dir, shas[0], ws);
+    expect(await readFile(join(ws, 'file.txt'), 'utf8')).toBe('one\n');
+    expect(git(ws, 'log', '--format=%s')).toBe('one');
+    // a child of the last fetched commit is fetched on top of it, and what the refs reach is whole
+    const fourth = await commit('four\n');
+    await mirrors.ensure(remote, fourth);
+    expect((await readFile(join(dir, 'shallow'), 'utf8')).trim()).toBe(fourth);
+    expect(git(dir, 'fsck', '--connectivity-only', '--no-dangling')).toBe('');
+  });
+
   it('a mirror removed by hand is fetched again, though this process saw the commit in it', async () => {
     const mirrors = new GitMirrors(join(root, 'm-removed'));
     const dir = await mirrors.ensure(remote, shas[0]);

@@ -197,6 +197,7 @@ export class GitMirrors {
           // the commit is kept under LAST_FETCHED, so the next fetch offers it to the server as one it has: the server then sends
           // what changed since, not the whole tree again (and, for trees of 100 objects or more, a whole new pack kept each time)
           await runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, `+${sha}:${LAST_FETCHED}`], { cwd: dir, signal });
+          keepShallowOnly(dir, sha);
           this.remember(heldKey(dir, sha));
           return dir;
         } finally {
@@ -329,6 +330,22 @@ export class GitMirrors {
       return null;
     }
   }
+}
+
+/**
+ * Leaves `sha` as the mirror's only shallow commit. Each depth-1 fetch adds its commit to
+ * the `shallow` file, and every later fetch sends that whole list to the server, which
+ * looks up each entry: a cost that grows with every build the host ever ran (measured: a
+ * local fetch took 37 ms with 2,000 entries and 18 ms with one; with a real remote, that is
+ * 100 KB more to upload per 2,000 builds). Only LAST_FETCHED is walked from (fetch
+ * negotiation, git's connectivity check), and it names `sha`; older commits stay readable
+ * (objects are never pruned) and each workspace has its own `shallow`. Written whole and
+ * renamed, under the mirror's lock.
+ */
+function keepShallowOnly(mirrorDir: string, sha: string): void {
+  const tmp = join(mirrorDir, 'shallow.kiln');
+  writeFileSync(tmp, `${sha}\n`);
+  renameSync(tmp, join(mirrorDir, 'shallow'));
 }
 
 /** Resolves once `path` is gone (or after `ms`, or on abort): inotify on its folder, not a poll. */
