@@ -47,7 +47,7 @@ COPY --from=builder /app/tools/register-paths.js ./tools/register-paths.js
 COPY deploy/docker-entrypoint.sh deploy/healthcheck.js ./deploy/
 # dist/agent is the agent's: the first agent to finish a build writes V8's code cache there (tools/agent-start.js)
 RUN chmod 0755 deploy/docker-entrypoint.sh \
- && mkdir -p /var/lib/kiln/workers \
+ && mkdir -p /var/lib/kiln/workers /var/lib/kiln/code-cache \
  && chown -R node:node /var/lib/kiln \
  && chown node:node /app/dist/agent
 

@@ -14,7 +14,10 @@
 // ignores one that does not match (`cachedDataRejected`). Here it is also keyed by the
 // bundle's size and modification time, the Node version and Node's arguments, so a rebuilt
 // bundle of the same length never meets an old cache. The cache lives beside the bundle,
-// as trusted as the bundle itself; where that folder is not writable there is no cache.
+// as trusted as the bundle itself, or in KILN_AGENT_CODE_CACHE_DIR (a volume the docker
+// driver's containers share); where that folder is not writable there is no cache. Writing
+// one removes the caches of other bundles there that are a day old (a rolling update's
+// older agents may still be writing theirs before that).
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
@@ -30,7 +33,24 @@ const key = createHash('sha256')
   .update([st.size, st.mtimeMs, process.version, process.arch, process.execArgv.join(' ')].join('\n'))
   .digest('hex')
   .slice(0, 16);
-const cacheFile = path.join(__dirname, `build-runner.${key}.v8cache`);
+// the key's name is ConfigKeys.agentCodeCacheDir (@kiln/config); this file loads before any library
+const cacheDir = process.env.KILN_AGENT_CODE_CACHE_DIR || __dirname;
+const cacheFile = path.join(cacheDir, `build-runner.${key}.v8cache`);
+const STALE_MS = 24 * 3600 * 1000;
+
+/** Removes other bundles' caches in the cache folder that are older than STALE_MS; never throws. */
+function removeStaleCaches() {
+  try {
+    for (const name of fs.readdirSync(cacheDir)) {
+      const file = path.join(cacheDir, name);
+      if (file === cacheFile || !/^build-runner\.[0-9a-f]{16}\.v8cache$/.test(name)) continue;
+      const s = fs.statSync(file, { throwIfNoEntry: false });
+      if (s && Date.now() - s.mtimeMs > STALE_MS) fs.rmSync(file, { force: true });
+    }
+  } catch {
+    // another agent removed it first, or the folder cannot be listed: nothing is lost
+  }
+}
 let cachedData;
 try {
   cachedData = fs.readFileSync(cacheFile);
@@ -59,6 +79,7 @@ globalThis[Symbol.for('kiln.agent.codeCache')] = {
       fs.writeFileSync(tmp, script.createCachedData());
       fs.renameSync(tmp, cacheFile);
       written = true;
+      removeStaleCaches();
       return `written to ${cacheFile}`;
     } catch (e) {
       fs.rmSync(tmp, { force: true });

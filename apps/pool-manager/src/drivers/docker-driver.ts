@@ -8,17 +8,26 @@ import { AGENT_ENV_ALLOWLIST } from './process-driver';
 /** The named volume holding the git mirrors agent containers share, and where they see it. */
 export const GIT_MIRROR_VOLUME = 'kiln-git-mirrors';
 export const GIT_MIRROR_PATH = '/var/lib/kiln/git-mirrors';
+/**
+ * The named volume holding V8's code cache of the agent bundle, and where agent containers
+ * see it: a container is new for every worker, so a cache written inside it would be lost
+ * with it, and every agent would compile its bundle from scratch.
+ */
+export const CODE_CACHE_VOLUME = 'kiln-agent-code-cache';
+export const CODE_CACHE_PATH = '/var/lib/kiln/code-cache';
 
 /**
  * The create request of a worker's agent container: the allowlisted environment (paths
  * inside the container replaced), its worker id and work root, the shared git-mirror
- * volume unless mirrors are off, removed when it stops.
+ * volume unless mirrors are off, the shared code-cache volume, removed when it stops.
  */
 export function agentContainer(workerId: string, image: string, from: NodeJS.ProcessEnv, network?: string) {
-  const env = AGENT_ENV_ALLOWLIST.filter((k) => k !== 'PATH' && k !== 'HOME' && k !== ConfigKeys.gitMirrorDir && k !== 'KILN_SPAN_LOG' && from[k] !== undefined).map((k) => `${k}=${from[k]}`);
+  const hostPaths = new Set<string>(['PATH', 'HOME', ConfigKeys.gitMirrorDir, ConfigKeys.agentCodeCacheDir, 'KILN_SPAN_LOG']);
+  const env = AGENT_ENV_ALLOWLIST.filter((k) => !hostPaths.has(k) && from[k] !== undefined).map((k) => `${k}=${from[k]}`);
   env.push(`${ConfigKeys.workerId}=${workerId}`, 'KILN_SERVICE=build-runner', `${ConfigKeys.workRoot}=/var/lib/kiln/workers/${workerId}`);
   const mirrors = from[ConfigKeys.gitMirrorDir] !== 'off';
-  env.push(`${ConfigKeys.gitMirrorDir}=${mirrors ? GIT_MIRROR_PATH : 'off'}`);
+  env.push(`${ConfigKeys.gitMirrorDir}=${mirrors ? GIT_MIRROR_PATH : 'off'}`, `${ConfigKeys.agentCodeCacheDir}=${CODE_CACHE_PATH}`);
+  const codeCache = { Type: 'volume', Source: CODE_CACHE_VOLUME, Target: CODE_CACHE_PATH };
   return {
     Image: image,
     Env: env,
@@ -27,7 +36,7 @@ export function agentContainer(workerId: string, image: string, from: NodeJS.Pro
       AutoRemove: true,
       NetworkMode: network,
       Init: true,
-      Mounts: mirrors ? [{ Type: 'volume', Source: GIT_MIRROR_VOLUME, Target: GIT_MIRROR_PATH }] : [],
+      Mounts: mirrors ? [{ Type: 'volume', Source: GIT_MIRROR_VOLUME, Target: GIT_MIRROR_PATH }, codeCache] : [codeCache],
     },
   };
 }

@@ -31,6 +31,7 @@ export const AGENT_ENV_ALLOWLIST = [
   ConfigKeys.logMaxBytes,
   ConfigKeys.gitMirrorDir,
   ConfigKeys.cacheBackend,
+  ConfigKeys.agentCodeCacheDir,
   'KILN_LOG_LEVEL',
   'KILN_SPAN_LOG',
   'OTEL_EXPORTER_OTLP_ENDPOINT',

@@ -90,6 +90,12 @@ export const ConfigKeys = {
   /** Where the process driver puts worker directories. */
   workRoot: 'KILN_WORK_ROOT',
   /**
+   * Where agents keep V8's code cache of their bundle (default: beside the bundle,
+   * `dist/agent`). Read by the agent's loader (`tools/agent-start.js`); the docker driver
+   * points it at a volume its agent containers share, so each new container starts from it.
+   */
+  agentCodeCacheDir: 'KILN_AGENT_CODE_CACHE_DIR',
+  /**
    * The host's git mirrors, shared by its workers and pool-manager: a pushed commit is
    * fetched there when its build is requested and workers check out from it (`off`
    * disables; default `$TMPDIR/kiln-git-mirrors`).
