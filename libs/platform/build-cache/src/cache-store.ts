@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { NatsConnection } from 'nats';
 import { ConcurrencyError, KilnNames } from '@kiln/contracts';
+import { inSpan } from '@kiln/telemetry';
 import type { CacheBackend, CacheObjectInfo } from './cache-backend';
 import { LocalCache } from './local-cache';
 import { sha256Meter } from './meter';
@@ -182,7 +183,7 @@ export class CacheStore {
   async restore(projectId: string, key: string, restoreKeys: string[], dir: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
     const t0 = performance.now();
     const seconds = () => (performance.now() - t0) / 1000;
-    let entry = await this.get(projectId, key);
+    let entry = await inSpan('cache.lookup', {}, () => this.get(projectId, key));
     let result: 'hit' | 'partial' = 'hit';
     if (!entry && restoreKeys.length) {
       const all = await this.list(projectId);
@@ -198,12 +199,13 @@ export class CacheStore {
     if (!entry) return { result: 'miss', matchedKey: null, bytes: 0, seconds: seconds() };
     try {
       let source: RestoreSource = 'local';
-      let bytes = opts.local ? await this.fromLocal(entry, opts.local, dir) : null;
+      const local = opts.local;
+      let bytes = local ? await inSpan('cache.from-local', {}, () => this.fromLocal(entry, local, dir)) : null;
       if (bytes === null) {
         source = 'store';
-        bytes = await this.fromStore(entry, dir);
+        bytes = await inSpan('cache.from-store', { 'kiln.cache.bytes': entry.size }, () => this.fromStore(entry, dir));
       }
-      await this.touch(projectId, entry, new Date().toISOString());
+      await inSpan('cache.touch', {}, () => this.touch(projectId, entry, new Date().toISOString()));
       return { result, matchedKey: entry.key, bytes, seconds: seconds(), source };
     } catch (e) {
       return { result: 'miss', matchedKey: null, bytes: 0, seconds: seconds(), reason: (e as Error).message };
@@ -278,11 +280,11 @@ export class CacheStore {
   private async unpack(entry: CacheEntry, archive: Readable, dir: string): Promise<number> {
     const staging = join(dir, `.kiln-cache-${randomUUID()}`);
     try {
-      const bytes = await this.extract(entry, archive, staging);
-      await moveInto(staging, dir);
+      const bytes = await inSpan('cache.extract', {}, () => this.extract(entry, archive, staging));
+      await inSpan('cache.move-in', {}, () => moveInto(staging, dir));
       return bytes;
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      await inSpan('cache.staging-rm', {}, () => rm(staging, { recursive: true, force: true }));
     }
   }
 
