@@ -1,34 +1,23 @@
-import 'reflect-metadata';
-import { AddressInfo } from 'node:net';
-import { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { NatsConnection } from 'nats';
-import { DataSource } from 'typeorm';
-import { kilnNames, newId } from '@kiln/contracts';
-import { aggregates, connectNats, createAggregate, deleteStreams, EventStore } from '@kiln/event-store';
-import { dropSchema } from '@kiln/persistence';
-import { useBodyParser } from '@kiln/service-kit';
-import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
-import { AppModule } from '../app.module';
-import { READ_DB } from '../read-model/read-db';
-import { connectReadModel } from '../read-model/connect';
+import { newId } from '@kiln/contracts';
+import { createAggregate } from '@kiln/event-store';
+import { useTestApi } from '../../test/test-api';
 
 /** GET /api/projects/:id/builds: filters, keyset pages and its 400s, over the read model fed by real JetStream. */
 describe('listing builds over the API, on real NATS and PostgreSQL', () => {
-  const names = kilnNames(testNamespace('bls'));
-  const aggs = aggregates(names);
   const token = 'builds-list-test-token';
-  let app: INestApplication;
-  let nc: NatsConnection;
-  let store: EventStore;
-  let base: string;
-  const saved = { ...process.env };
+  const api = useTestApi({
+    namespacePrefix: 'bls',
+    natsClientName: 'builds-list-test',
+    env: { KILN_ADMIN_TOKEN: token, KILN_SECRET_KEY: 'builds-list-test-key' },
+    readModel: true,
+  });
+  const { names, aggs } = api;
   const projectId = newId();
   const otherProjectId = newId();
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API answers are read loosely; the test asserts their shape
   const call = async (path: string, auth = true): Promise<{ status: number; body: any }> => {
-    const res = await fetch(base + path, { headers: auth ? { authorization: `Bearer ${token}` } : {} });
+    const res = await fetch(api.base + path, { headers: auth ? { authorization: `Bearer ${token}` } : {} });
     return { status: res.status, body: await res.json() };
   };
   const ids = (body: { items: { id: string }[] }) => body.items.map((b) => b.id);
@@ -39,9 +28,9 @@ describe('listing builds over the API, on real NATS and PostgreSQL', () => {
     const subject = names.subjects.build(buildId);
     const at = new Date(Date.UTC(2026, 0, 1, 12, minute)).toISOString();
     const source = { repoUrl: '/r', ref: `refs/heads/${branch}`, sha: 'abcdef1', branch, author: null, message: `on ${branch}` };
-    await createAggregate(store, aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId: project, trigger: 'push', deliveryId: null, source, requestedAt: at } }, { correlationId: buildId });
-    if (status !== 'requested') await store.handle(aggs.build, subject, { type: 'QueueBuild', now: at }, { correlationId: buildId });
-    if (status === 'cancelled') await store.handle(aggs.build, subject, { type: 'CancelBuild', reason: 'test', now: at }, { correlationId: buildId });
+    await createAggregate(api.store, aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId: project, trigger: 'push', deliveryId: null, source, requestedAt: at } }, { correlationId: buildId });
+    if (status !== 'requested') await api.store.handle(aggs.build, subject, { type: 'QueueBuild', now: at }, { correlationId: buildId });
+    if (status === 'cancelled') await api.store.handle(aggs.build, subject, { type: 'CancelBuild', reason: 'test', now: at }, { correlationId: buildId });
     return buildId;
   }
 
@@ -49,16 +38,6 @@ describe('listing builds over the API, on real NATS and PostgreSQL', () => {
   let expected: { id: string; branch: string; status: string }[];
 
   beforeAll(async () => {
-    Object.assign(process.env, { NATS_URL: testNatsUrl(), DATABASE_URL: testDatabaseUrl(), KILN_NAMESPACE: names.namespace, KILN_ADMIN_TOKEN: token, KILN_SECRET_KEY: 'builds-list-test-key' });
-    app = await NestFactory.create(AppModule, { logger: false, bodyParser: false });
-    useBodyParser(app, '/api', 'json');
-    connectReadModel(app);
-    await app.startAllMicroservices();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-    nc = await connectNats(testNatsUrl(), 'builds-list-test');
-    store = await EventStore.create(nc, names);
-
     const given: [string, number, 'requested' | 'queued' | 'cancelled'][] = [
       ['main', 1, 'queued'],
       ['feature/x', 2, 'queued'],
@@ -76,16 +55,6 @@ describe('listing builds over the API, on real NATS and PostgreSQL', () => {
       if (l.body.items?.map((b: { status: string }) => b.status).join() === expected.map((b) => b.status).join()) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-  });
-
-  afterAll(async () => {
-    const ds = app.get<DataSource>(READ_DB);
-    await app.close();
-    await ds.destroy().catch(() => undefined);
-    await deleteStreams(store.jsm, names);
-    await nc.drain();
-    await dropSchema(testDatabaseUrl(), names.namespace).catch(() => undefined);
-    process.env = saved;
   });
 
   it("lists a project's builds newest first, and only that project's", async () => {

@@ -1,37 +1,26 @@
-import 'reflect-metadata';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AddressInfo } from 'node:net';
-import { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { NatsConnection } from 'nats';
-import { DataSource } from 'typeorm';
-import { kilnNames, newId } from '@kiln/contracts';
+import { newId } from '@kiln/contracts';
 import { decryptSecret } from '@kiln/config';
 import { CacheStore } from '@kiln/build-cache';
-import { aggregates, connectNats, createAggregate, deleteStreams, EventStore } from '@kiln/event-store';
-import { dropSchema } from '@kiln/persistence';
-import { useBodyParser } from '@kiln/service-kit';
-import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
-import { AppModule } from '../app.module';
-import { READ_DB } from '../read-model/read-db';
-import { connectReadModel } from '../read-model/connect';
+import { createAggregate } from '@kiln/event-store';
+import { useTestApi } from '../../test/test-api';
 
 describe('project deletion and webhook secret rotation over the API, on real NATS and PostgreSQL', () => {
-  const names = kilnNames(testNamespace('plc'));
-  const aggs = aggregates(names);
   const token = 'lifecycle-test-token';
   const key = 'lifecycle-test-key';
-  let app: INestApplication;
-  let nc: NatsConnection;
-  let store: EventStore;
-  let base: string;
-  const saved = { ...process.env };
+  const api = useTestApi({
+    namespacePrefix: 'plc',
+    natsClientName: 'project-lifecycle-test',
+    env: { KILN_ADMIN_TOKEN: token, KILN_SECRET_KEY: key, KILN_WEBHOOK_SECRET_GRACE: '10m' },
+    readModel: true,
+  });
+  const { names, aggs } = api;
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API answers are read loosely; the test asserts their shape
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const res = await fetch(base + path, {
+    const res = await fetch(api.base + path, {
       method,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -49,38 +38,6 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
     throw new Error(`timed out waiting for ${what}`);
   }
 
-  beforeAll(async () => {
-    Object.assign(process.env, {
-      NATS_URL: testNatsUrl(),
-      DATABASE_URL: testDatabaseUrl(),
-      KILN_NAMESPACE: names.namespace,
-      KILN_ADMIN_TOKEN: token,
-      KILN_SECRET_KEY: key,
-      KILN_WEBHOOK_SECRET_GRACE: '10m',
-    });
-    app = await NestFactory.create(AppModule, { logger: false, bodyParser: false });
-    useBodyParser(app, '/api', 'json');
-    connectReadModel(app);
-    await app.startAllMicroservices();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-    nc = await connectNats(testNatsUrl(), 'project-lifecycle-test');
-    store = await EventStore.create(nc, names);
-  });
-
-  afterAll(async () => {
-    const ds = app.get<DataSource>(READ_DB);
-    // bounded: in two CI runs with suites side by side this close hung past the hook's 60 s
-    // (not reproduced alone); the cleanup below must still run. See the session note.
-    const closed = await Promise.race([app.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 20_000).unref())]);
-    if (!closed) console.warn('project-lifecycle int-spec: app.close() did not finish within 20 s');
-    await ds.destroy().catch(() => undefined);
-    await deleteStreams(store.jsm, names);
-    await nc.drain();
-    await dropSchema(testDatabaseUrl(), names.namespace).catch(() => undefined);
-    process.env = saved;
-  });
-
   async function newProject(provider: 'github' | 'gitlab' = 'github'): Promise<string> {
     const r = await call('POST', '/api/projects', { name: 'app', repoUrl: `https://example.com/acme/${newId()}.git`, provider, webhookSecret: 'the-first-secret' });
     expect(r.status).toBe(201);
@@ -88,7 +45,7 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
   }
 
   async function webhookSecrets(id: string) {
-    const { state } = await store.load(aggs.project, names.subjects.project(id));
+    const { state } = await api.store.load(aggs.project, names.subjects.project(id));
     if (state.status !== 'active') throw new Error(`project ${id} is ${state.status}`);
     return { current: decryptSecret(key, state.webhookSecret), previous: state.previousWebhookSecret ? { secret: decryptSecret(key, state.previousWebhookSecret.secret), validUntil: state.previousWebhookSecret.validUntil } : null };
   }
@@ -110,7 +67,7 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
       expect(Date.parse(r.body.rotatedAt)).toBeGreaterThanOrEqual(before - 1000);
 
       expect(await webhookSecrets(id)).toEqual({ current: r.body.webhook.secret, previous: { secret: 'the-first-secret', validUntil: r.body.previousSecretValidUntil } });
-      const { events } = await store.load(aggs.project, names.subjects.project(id));
+      const { events } = await api.store.load(aggs.project, names.subjects.project(id));
       expect(events.map((e) => e.type)).toEqual(['ProjectCreated', 'ProjectWebhookSecretRotated']);
       expect(JSON.stringify(events)).not.toContain(r.body.webhook.secret);
 
@@ -144,12 +101,12 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
       await eventually(async () => (await call('GET', `/api/projects/${id}`)).status === 200, 'the project in the read model');
       // a finished build of it (history) and a cache entry
       const buildId = newId();
-      await createAggregate(store, aggs.build, names.subjects.build(buildId), {
+      await createAggregate(api.store, aggs.build, names.subjects.build(buildId), {
         type: 'RequestBuild',
         data: { buildId, projectId: id, trigger: 'manual', deliveryId: null, source: { repoUrl: '/r', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: null, message: null }, requestedAt: new Date().toISOString() },
       }, { correlationId: buildId });
       await eventually(async () => (await call('GET', `/api/projects/${id}/builds`)).body.items?.length === 1, 'the build in the read model');
-      const cache = await CacheStore.open(nc, names);
+      const cache = await CacheStore.open(api.nc, names);
       const dir = mkdtempSync(join(tmpdir(), 'kiln-plc-'));
       writeFileSync(join(dir, 'f.txt'), 'cached');
       expect((await cache.save(id, 'deps-1', dir, ['f.txt'])).saved).toBe(true);
@@ -176,7 +133,7 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
       expect(await call('POST', `/api/projects/${id}/builds`, { ref: 'main' })).toMatchObject({ status: 404 });
       expect(await call('POST', `/api/builds/${buildId}/retry`)).toMatchObject({ status: 404, body: { message: expect.stringMatching(/was deleted.*cannot be retried/) } });
 
-      const { events } = await store.load(aggs.project, names.subjects.project(id));
+      const { events } = await api.store.load(aggs.project, names.subjects.project(id));
       expect(events.map((e) => e.type)).toEqual(['ProjectCreated', 'ProjectDeleted']);
     });
 
@@ -189,9 +146,9 @@ describe('project deletion and webhook secret rotation over the API, on real NAT
       const id = await newProject();
       const created = await call('POST', '/api/tokens', { name: 'reader', scope: 'read' });
       expect(created.status).toBe(201);
-      const res = await fetch(`${base}/api/projects/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${created.body.token}` } });
+      const res = await fetch(`${api.base}/api/projects/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${created.body.token}` } });
       expect(res.status).toBe(403);
-      const { state } = await store.load(aggs.project, names.subjects.project(id));
+      const { state } = await api.store.load(aggs.project, names.subjects.project(id));
       expect(state.status).toBe('active');
     });
   });

@@ -1,31 +1,14 @@
-import 'reflect-metadata';
-import { AddressInfo } from 'node:net';
-import { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { NatsConnection } from 'nats';
-import { DataSource } from 'typeorm';
-import { kilnNames } from '@kiln/contracts';
 import { decryptSecret } from '@kiln/config';
-import { aggregates, connectNats, deleteStreams, EventStore } from '@kiln/event-store';
-import { dropSchema } from '@kiln/persistence';
-import { useBodyParser } from '@kiln/service-kit';
-import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
-import { AppModule } from '../app.module';
-import { READ_DB } from '../read-model/read-db';
+import { useTestApi } from '../../test/test-api';
 
 describe('project secrets API on real NATS and PostgreSQL', () => {
-  const names = kilnNames(testNamespace('sec'));
-  const aggs = aggregates(names);
   const token = 'secrets-test-token';
   const key = 'secrets-test-key';
-  let app: INestApplication;
-  let nc: NatsConnection;
-  let store: EventStore;
-  let base: string;
-  const saved = { ...process.env };
+  const api = useTestApi({ namespacePrefix: 'sec', natsClientName: 'project-secrets-test', env: { KILN_ADMIN_TOKEN: token, KILN_SECRET_KEY: key } });
+  const { names, aggs } = api;
 
   const call = async (method: string, path: string, body?: unknown, auth = true) => {
-    const res = await fetch(base + path, {
+    const res = await fetch(api.base + path, {
       method,
       headers: { ...(auth ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -33,32 +16,6 @@ describe('project secrets API on real NATS and PostgreSQL', () => {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
-
-  beforeAll(async () => {
-    Object.assign(process.env, {
-      NATS_URL: testNatsUrl(),
-      DATABASE_URL: testDatabaseUrl(),
-      KILN_NAMESPACE: names.namespace,
-      KILN_ADMIN_TOKEN: token,
-      KILN_SECRET_KEY: key,
-    });
-    app = await NestFactory.create(AppModule, { logger: false, bodyParser: false });
-    useBodyParser(app, '/api', 'json');
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-    nc = await connectNats(testNatsUrl(), 'project-secrets-test');
-    store = await EventStore.create(nc, names);
-  });
-
-  afterAll(async () => {
-    const ds = app.get<DataSource>(READ_DB);
-    await app.close();
-    await ds.destroy().catch(() => undefined);
-    await deleteStreams(store.jsm, names);
-    await nc.drain();
-    await dropSchema(testDatabaseUrl(), names.namespace).catch(() => undefined);
-    process.env = saved;
-  });
 
   async function newProject(): Promise<string> {
     const r = await call('POST', '/api/projects', { name: 'app', repoUrl: '/tmp/none.git', provider: 'github', webhookSecret: 'a-long-secret' });
@@ -81,7 +38,7 @@ describe('project secrets API on real NATS and PostgreSQL', () => {
     expect(JSON.stringify(list.body)).not.toMatch(/s3cr3t|line one|enc:v1/);
 
     // at rest: the events hold ciphertext that decrypts with KILN_SECRET_KEY, never the plaintext
-    const loaded = await store.load(aggs.project, names.subjects.project(id));
+    const loaded = await api.store.load(aggs.project, names.subjects.project(id));
     const raw = JSON.stringify(loaded.events);
     expect(raw).not.toContain('npm_s3cr3t');
     expect(loaded.events.map((e) => e.type)).toEqual(['ProjectCreated', 'ProjectSecretSet', 'ProjectSecretSet']);
@@ -90,7 +47,7 @@ describe('project secrets API on real NATS and PostgreSQL', () => {
     expect(decryptSecret(key, state!.secrets!.DEPLOY_KEY.value)).toBe('line one\nline two');
 
     await call('PUT', `/api/projects/${id}/secrets/NPM_TOKEN`, { value: 'rotated-value' });
-    const rotated = await store.load(aggs.project, names.subjects.project(id));
+    const rotated = await api.store.load(aggs.project, names.subjects.project(id));
     expect(decryptSecret(key, (rotated.state as { secrets: Record<string, { value: string }> }).secrets.NPM_TOKEN.value)).toBe('rotated-value');
 
     expect((await call('DELETE', `/api/projects/${id}/secrets/NPM_TOKEN`)).status).toBe(204);
