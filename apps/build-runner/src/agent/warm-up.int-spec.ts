@@ -2,34 +2,26 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NatsConnection } from 'nats';
-import { kilnNames, newId } from '@kiln/contracts';
+import { newId } from '@kiln/contracts';
 import { CacheStore, LocalCache } from '@kiln/build-cache';
-import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore, readSubject, lastSubjectSeq } from '@kiln/event-store';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { connectNats, readSubject, lastSubjectSeq } from '@kiln/event-store';
+import { testNatsUrl } from '@kiln/testing';
+import { givenRunningBuild, useJetStreamStore } from '@kiln/testing-jetstream';
 import { cacheWarmUp, refreshWhileIdle } from '../cache/cache-warm-up';
 import { cacheStoreOf, localCacheDir, restoreStepCache } from '../cache/step-cache';
 import { CacheWarmUp, warmUp } from './warm-up';
 
 describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', () => {
-  const names = kilnNames(testNamespace('warmup'));
-  const aggs = aggregates(names);
-  let nc: NatsConnection;
+  const ns = useJetStreamStore({ namespacePrefix: 'warmup', clientName: 'warm-up-test-agent' });
+  const { names, aggs } = ns;
   let other: NatsConnection;
-  let store: EventStore;
   let tmp: string;
 
   beforeAll(async () => {
-    nc = await connectNats(testNatsUrl(), 'warm-up-test-agent');
     other = await connectNats(testNatsUrl(), 'warm-up-test-earlier-worker');
-    store = await EventStore.create(nc, names);
-    await ensureStreams(store.jsm, names);
     tmp = mkdtempSync(join(tmpdir(), 'kiln-warmup-'));
   });
   afterAll(async () => {
-    await deleteStreams(store.jsm, names);
-    await store.jsm.streams.delete(`OBJ_${names.buckets.cache}`).catch(() => undefined);
-    await store.jsm.streams.delete(`KV_${names.buckets.cacheKeys}`).catch(() => undefined);
-    await nc.drain();
     await other.drain();
     rmSync(tmp, { recursive: true, force: true });
   });
@@ -39,15 +31,8 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
   /** A running build, as the scheduler and a worker would have recorded it. */
   async function runningBuild(projectId: string, workerId: string): Promise<{ buildId: string; subject: string }> {
     const buildId = newId();
-    const subject = names.subjects.build(buildId);
-    const now = new Date().toISOString();
-    const cause = { correlationId: buildId };
-    const source = { repoUrl: 'file:///nowhere', ref: 'refs/heads/main', sha: 'a'.repeat(40), branch: 'main', author: null, message: null };
-    await store.handle(aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId, trigger: 'manual', deliveryId: null, source, requestedAt: now } }, cause);
-    await store.handle(aggs.build, subject, { type: 'QueueBuild', now }, cause);
-    await store.handle(aggs.build, subject, { type: 'AssignBuild', workerId, attempt: 1, now }, cause);
-    await store.handle(aggs.build, subject, { type: 'StartBuild', workerId, attempt: 1, now }, cause);
-    return { buildId, subject };
+    await givenRunningBuild(ns, { buildId, projectId, workerId });
+    return { buildId, subject: names.subjects.build(buildId) };
   }
 
   it('a fresh worker holds the most used entries after warm-up and its first build restores them without a download', async () => {
@@ -60,12 +45,12 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
 
     const workRoot = join(tmp, 'worker-fresh');
     const warnings: string[] = [];
-    const checks = await warmUp({ workRoot, cache: cacheWarmUp(nc, names, settings(workRoot)), warn: (m) => warnings.push(m) });
+    const checks = await warmUp({ workRoot, cache: cacheWarmUp(ns.nc, names, settings(workRoot)), warn: (m) => warnings.push(m) });
     expect(checks).toContainEqual(expect.stringMatching(new RegExp(`^cache reachable \\(object store ${names.buckets.cache}`)));
     expect(checks).toContainEqual(expect.stringMatching(/^cache prefetched: 1 entry \(\d+\.\d MiB copied in \d+\.\d\d s\)$/));
     expect(warnings).toEqual([]);
 
-    const cache = await cacheStoreOf(nc, names);
+    const cache = await cacheStoreOf(ns.nc, names);
     const downloadsBefore = cache.reads.store;
     const { buildId, subject } = await runningBuild(projectId, 'w-fresh');
     const workspace = join(workRoot, `build-${buildId}-1`);
@@ -73,7 +58,7 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
     const log: string[] = [];
     const restored = await restoreStepCache(
       {
-        store,
+        store: ns.store,
         aggs,
         subject,
         cause: { correlationId: buildId },
@@ -94,16 +79,16 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
     expect(log).toEqual([expect.stringMatching(/^kiln: cache hit \(prefetched\) for npm-v1: \d+\.\d MiB in \d+\.\d\d s$/)]);
     expect(cache.reads.store).toBe(downloadsBefore);
     expect(readFileSync(join(workspace, 'node_modules/left-pad/index.js'), 'utf8')).toBe('module.exports = "padded"');
-    const events = await readSubject(store.js, aggs.build.stream, subject, await lastSubjectSeq(store.jsm, aggs.build.stream, subject));
+    const events = await readSubject(ns.store.js, aggs.build.stream, subject, await lastSubjectSeq(ns.store.jsm, aggs.build.stream, subject));
     const restoredEvent = events.map((m) => aggs.build.codec.decode(m.data, m.seq, m.subject)).find((e) => e.type === 'CacheRestored');
     expect(restoredEvent?.data).toMatchObject({ key: 'npm-v1', result: 'hit', matchedKey: 'npm-v1' });
   });
 
   it('an idle warm worker also copies an entry saved after its warm-up', async () => {
     const workRoot = join(tmp, 'worker-idle');
-    await warmUp({ workRoot, cache: cacheWarmUp(nc, names, settings(workRoot)) });
+    await warmUp({ workRoot, cache: cacheWarmUp(ns.nc, names, settings(workRoot)) });
     const warnings: string[] = [];
-    const refresh = await refreshWhileIdle(nc, names, settings(workRoot), (m) => warnings.push(m));
+    const refresh = await refreshWhileIdle(ns.nc, names, settings(workRoot), (m) => warnings.push(m));
     try {
       const src = join(tmp, 'late');
       mkdirSync(join(src, 'vendor'), { recursive: true });
@@ -115,7 +100,7 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
       const local = new LocalCache(localCacheDir(workRoot));
       for (let i = 0; i < 200 && !existsSync(local.unpackedPath(sha)); i++) await new Promise((r) => setTimeout(r, 100));
       expect(local.has(sha)).toBe(true);
-      const cache = await cacheStoreOf(nc, names);
+      const cache = await cacheStoreOf(ns.nc, names);
       const ws = join(workRoot, 'build-late');
       mkdirSync(ws);
       expect(await cache.restore(projectId, 'late', [], ws, { local })).toMatchObject({ result: 'hit', source: 'local' });
@@ -128,7 +113,7 @@ describe('Agent warm-up: cache reachable and pool cache prefetch (real NATS)', (
 
   it('with prefetch set to 0 the cache is still checked and nothing is copied', async () => {
     const workRoot = join(tmp, 'worker-noprefetch');
-    const checks = await warmUp({ workRoot, cache: cacheWarmUp(nc, names, settings(workRoot, 0)) });
+    const checks = await warmUp({ workRoot, cache: cacheWarmUp(ns.nc, names, settings(workRoot, 0)) });
     expect(checks.some((c) => c.startsWith('cache reachable'))).toBe(true);
     expect(checks.some((c) => c.startsWith('cache prefetch'))).toBe(false);
   });

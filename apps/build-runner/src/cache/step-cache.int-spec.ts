@@ -2,31 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NatsConnection } from 'nats';
-import { BuildEvent, BuildEventData, kilnNames, newId } from '@kiln/contracts';
+import { BuildEvent, BuildEventData, newId } from '@kiln/contracts';
 import { loadConfig } from '@kiln/config';
-import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore, lastSubjectSeq, readSubject } from '@kiln/event-store';
-import { testNamespace, testNatsUrl } from '@kiln/testing';
+import { lastSubjectSeq, readSubject } from '@kiln/event-store';
+import { givenRunningBuild, useJetStreamStore } from '@kiln/testing-jetstream';
 import { cacheStoreOf, restoreStepCache, saveStepCache, StepCacheContext } from './step-cache';
 
 describe('Step cache in the agent: build log lines and CacheRestored/CacheSaved events (real NATS)', () => {
-  const names = kilnNames(testNamespace('stepcache'));
-  const aggs = aggregates(names);
-  let nc: NatsConnection;
-  let store: EventStore;
+  const ns = useJetStreamStore({ namespacePrefix: 'stepcache', clientName: 'step-cache-test' });
+  const { names, aggs } = ns;
   let tmp: string;
 
-  beforeAll(async () => {
-    nc = await connectNats(testNatsUrl(), 'step-cache-test');
-    store = await EventStore.create(nc, names);
-    await ensureStreams(store.jsm, names);
+  beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'kiln-step-cache-'));
   });
-  afterAll(async () => {
-    await deleteStreams(store.jsm, names);
-    await store.jsm.streams.delete(`OBJ_${names.buckets.cache}`).catch(() => undefined);
-    await store.jsm.streams.delete(`KV_${names.buckets.cacheKeys}`).catch(() => undefined);
-    await nc.drain();
+  afterAll(() => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -36,18 +26,13 @@ describe('Step cache in the agent: build log lines and CacheRestored/CacheSaved 
   async function build(projectId: string, env: Record<string, string> = {}): Promise<{ ctx: StepCacheContext; log: string[]; events: () => Promise<BuildEvent[]> }> {
     const buildId = newId();
     const subject = names.subjects.build(buildId);
-    const now = new Date().toISOString();
     const cause = { correlationId: buildId };
-    const source = { repoUrl: 'file:///nowhere', ref: 'refs/heads/main', sha: 'a'.repeat(40), branch: 'main', author: null, message: null };
-    await store.handle(aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId, trigger: 'manual', deliveryId: null, source, requestedAt: now } }, cause);
-    await store.handle(aggs.build, subject, { type: 'QueueBuild', now }, cause);
-    await store.handle(aggs.build, subject, { type: 'AssignBuild', workerId: 'w1', attempt: 1, now }, cause);
-    await store.handle(aggs.build, subject, { type: 'StartBuild', workerId: 'w1', attempt: 1, now }, cause);
+    await givenRunningBuild(ns, { buildId, projectId, workerId: 'w1' });
     const workspace = join(tmp, `build-${buildId}`);
     mkdirSync(workspace, { recursive: true });
     const log: string[] = [];
     const ctx: StepCacheContext = {
-      store,
+      store: ns.store,
       aggs,
       subject,
       cause,
@@ -62,7 +47,7 @@ describe('Step cache in the agent: build log lines and CacheRestored/CacheSaved 
       localCacheDir: join(tmp, 'no-prefetch'),
     };
     const events = async () =>
-      (await readSubject(store.js, aggs.build.stream, subject, await lastSubjectSeq(store.jsm, aggs.build.stream, subject))).map((m) => aggs.build.codec.decode(m.data, m.seq, m.subject) as BuildEvent);
+      (await readSubject(ns.store.js, aggs.build.stream, subject, await lastSubjectSeq(ns.store.jsm, aggs.build.stream, subject))).map((m) => aggs.build.codec.decode(m.data, m.seq, m.subject) as BuildEvent);
     return { ctx, log, events };
   }
 
@@ -85,7 +70,7 @@ describe('Step cache in the agent: build log lines and CacheRestored/CacheSaved 
     expect(await dataOf(first, 'CacheRestored')).toMatchObject({ index: 0, key: 'deps-v1-main', result: 'miss', matchedKey: null, bytes: 0 });
     const saved = (await dataOf(first, 'CacheSaved'))!;
     expect(saved).toMatchObject({ index: 0, key: 'deps-v1-main', saved: true, reason: null });
-    const entry = (await (await cacheStoreOf(nc, names)).get(projectId, 'deps-v1-main'))!;
+    const entry = (await (await cacheStoreOf(ns.nc, names)).get(projectId, 'deps-v1-main'))!;
     expect(saved.bytes).toBe(entry.size);
     expect(saved.bytes).toBeGreaterThan(0);
     expect(saved.seconds).toBeGreaterThan(0);
@@ -112,7 +97,7 @@ describe('Step cache in the agent: build log lines and CacheRestored/CacheSaved 
 
   it('a save keeps the project within its limits (least recently used entry out); a save with none of its paths present is logged and recorded, not thrown', async () => {
     const projectId = newId();
-    const cache = await cacheStoreOf(nc, names);
+    const cache = await cacheStoreOf(ns.nc, names);
     const saveOne = async (key: string, limits = noLimits) => {
       const b = await build(projectId);
       writeFileSync(join(b.ctx.workspace, 'out.bin'), randomBytes(50_000)); // incompressible: entries of about one size

@@ -1,51 +1,26 @@
 import 'reflect-metadata';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NatsConnection } from 'nats';
-import { decodeLogChunk, kilnNames } from '@kiln/contracts';
-import { aggregates, connectNats, deleteStreams, ensureStreams, EventStore } from '@kiln/event-store';
-import { eventually, testNamespace, testNatsUrl } from '@kiln/testing';
+import { decodeLogChunk } from '@kiln/contracts';
+import { eventually, testNatsUrl } from '@kiln/testing';
+import { givenRunningBuild, useJetStreamStore } from '@kiln/testing-jetstream';
 import { AppModule } from '../app.module';
 
 const source = { repoUrl: '/tmp/none.git', ref: 'refs/heads/main', sha: 'abcdef1', branch: 'main', author: 'a', message: 'm' };
 
 describe('scheduler timeout backstop on real JetStream', () => {
-  const savedEnv = { ...process.env };
-  const namespace = testNamespace('sch');
-  const names = kilnNames(namespace);
-  const aggs = aggregates(names);
-  let nc: NatsConnection;
-  let store: EventStore;
   let app: INestApplication | undefined;
-
-  beforeAll(async () => {
-    nc = await connectNats(testNatsUrl(), 'scheduler-int-spec');
-    store = await EventStore.create(nc, names);
-    await ensureStreams(store.jsm, names);
-  });
-
+  // declared before useJetStreamStore: jest runs afterAll hooks in that order, so the app stops before its streams go
   afterAll(async () => {
     await app?.close();
-    process.env = savedEnv;
-    await deleteStreams(store.jsm, names);
-    await nc.drain();
   });
+  const ns = useJetStreamStore({ namespacePrefix: 'sch', clientName: 'scheduler-int-spec', restoreEnv: true });
+  const { names, aggs } = ns;
 
   /** A worker leased to a build that started now and loaded a pipeline with `timeoutMs`. */
   async function runningBuild(buildId: string, workerId: string, timeoutMs: number): Promise<void> {
-    const now = () => new Date().toISOString();
-    const w = names.subjects.worker(workerId);
-    const b = names.subjects.build(buildId);
-    const cause = { correlationId: buildId };
-    await store.handle(aggs.worker, w, { type: 'ProvisionWorker', workerId, driver: 'process', now: now() }, cause);
-    await store.handle(aggs.worker, w, { type: 'ConnectWorker', hostname: 'h', pid: 1, protocolVersion: 1, now: now() }, cause);
-    await store.handle(aggs.worker, w, { type: 'MarkWarm', checks: ['git'], now: now() }, cause);
-    await store.handle(aggs.build, b, { type: 'RequestBuild', data: { buildId, projectId: 'p1', trigger: 'manual', deliveryId: `d-${buildId}`, source, requestedAt: now() } }, cause);
-    await store.handle(aggs.build, b, { type: 'QueueBuild', now: now() }, cause);
-    await store.handle(aggs.worker, w, { type: 'LeaseWorker', job: { buildId, projectId: 'p1', attempt: 1, source }, allowCold: false, now: now() }, cause);
-    await store.handle(aggs.build, b, { type: 'AssignBuild', workerId, attempt: 1, now: now() }, cause);
-    await store.handle(aggs.build, b, { type: 'StartBuild', workerId, attempt: 1, now: now() }, cause);
-    await store.handle(aggs.build, b, { type: 'LoadPipeline', attempt: 1, sha: 'abcdef1', steps: [{ name: 'hang' }], timeoutMs }, cause);
+    await givenRunningBuild(ns, { buildId, projectId: 'p1', workerId, source, deliveryId: `d-${buildId}`, leasedWorker: true });
+    await ns.store.handle(aggs.build, names.subjects.build(buildId), { type: 'LoadPipeline', attempt: 1, sha: 'abcdef1', steps: [{ name: 'hang' }], timeoutMs }, { correlationId: buildId });
   }
 
   it('times out a build its (hung) worker never ends, closes its log and retires the worker', async () => {
@@ -53,7 +28,7 @@ describe('scheduler timeout backstop on real JetStream', () => {
     await runningBuild('b-hung', 'w-hung', 300);
     await runningBuild('b-long', 'w-long', 600_000);
     process.env.NATS_URL = testNatsUrl();
-    process.env.KILN_NAMESPACE = namespace;
+    process.env.KILN_NAMESPACE = names.namespace;
     process.env.KILN_LOG_LEVEL = 'error';
     process.env.KILN_BUILD_TIMEOUT_GRACE_MS = '200';
     app = await NestFactory.create(AppModule, { logger: false });
@@ -61,7 +36,7 @@ describe('scheduler timeout backstop on real JetStream', () => {
 
     const hung = await eventually(
       async () => {
-        const { state } = await store.load(aggs.build, names.subjects.build('b-hung'));
+        const { state } = await ns.store.load(aggs.build, names.subjects.build('b-hung'));
         return state.status === 'timed_out' ? state : undefined;
       },
       'b-hung to time out',
@@ -70,26 +45,26 @@ describe('scheduler timeout backstop on real JetStream', () => {
     expect(hung.reason).toBe('build exceeded its 300 ms timeout and worker w-hung did not end it within 200 ms; timed out by the scheduler');
     const worker = await eventually(
       async () => {
-        const { state } = await store.load(aggs.worker, names.subjects.worker('w-hung'));
+        const { state } = await ns.store.load(aggs.worker, names.subjects.worker('w-hung'));
         return state.status === 'retired' ? state : undefined;
       },
       'w-hung to be retired',
     );
     expect(worker.reason).toBe('build b-hung timed out and the worker did not end it');
     // the log got its end record, so watchers stop waiting
-    const last = await store.jsm.streams.getMessage(names.streams.logs, { last_by_subj: names.subjects.log('b-hung') });
+    const last = await ns.store.jsm.streams.getMessage(names.streams.logs, { last_by_subj: names.subjects.log('b-hung') });
     expect(decodeLogChunk(last.data)).toMatchObject({ kind: 'end', buildId: 'b-hung', attempt: 1, status: 'timed_out' });
     // the build with time left still runs on its worker
-    const long = await store.load(aggs.build, names.subjects.build('b-long'));
+    const long = await ns.store.load(aggs.build, names.subjects.build('b-long'));
     expect(long.state.status).toBe('running');
-    expect((await store.load(aggs.worker, names.subjects.worker('w-long'))).state.status).toBe('leased');
+    expect((await ns.store.load(aggs.worker, names.subjects.worker('w-long'))).state.status).toBe('leased');
   });
 
   it('asks the pool once per lease: the events of the lease it got do not make it ask again', async () => {
     expect(app).toBeDefined(); // started by the test above
     const buildId = 'b-once';
     const asked: string[] = [];
-    const sub = nc.subscribe(names.subjects.leaseRequest, {
+    const sub = ns.nc.subscribe(names.subjects.leaseRequest, {
       callback: (_e, m) => {
         const { job } = JSON.parse(Buffer.from(m.data).toString('utf8')) as { job: { buildId: string; projectId: string; attempt: number; source: typeof source } };
         asked.push(job.buildId);
@@ -98,10 +73,10 @@ describe('scheduler timeout backstop on real JetStream', () => {
           const w = names.subjects.worker('w-once');
           const now = new Date().toISOString();
           if (asked.length === 1) {
-            await store.handle(aggs.worker, w, { type: 'ProvisionWorker', workerId: 'w-once', driver: 'process', now }, { correlationId: buildId });
-            await store.handle(aggs.worker, w, { type: 'ConnectWorker', hostname: 'h', pid: 1, protocolVersion: 1, now }, { correlationId: buildId });
-            await store.handle(aggs.worker, w, { type: 'MarkWarm', checks: ['git'], now }, { correlationId: buildId });
-            await store.handle(aggs.worker, w, { type: 'LeaseWorker', job, allowCold: false, now }, { correlationId: buildId });
+            await ns.store.handle(aggs.worker, w, { type: 'ProvisionWorker', workerId: 'w-once', driver: 'process', now }, { correlationId: buildId });
+            await ns.store.handle(aggs.worker, w, { type: 'ConnectWorker', hostname: 'h', pid: 1, protocolVersion: 1, now }, { correlationId: buildId });
+            await ns.store.handle(aggs.worker, w, { type: 'MarkWarm', checks: ['git'], now }, { correlationId: buildId });
+            await ns.store.handle(aggs.worker, w, { type: 'LeaseWorker', job, allowCold: false, now }, { correlationId: buildId });
           }
           m.respond(Buffer.from(JSON.stringify({ ok: true, workerId: 'w-once' })));
         })();
@@ -109,11 +84,11 @@ describe('scheduler timeout backstop on real JetStream', () => {
     });
     try {
       const now = new Date().toISOString();
-      await store.handle(aggs.build, names.subjects.build(buildId), { type: 'RequestBuild', data: { buildId, projectId: 'p2', trigger: 'manual', deliveryId: `d-${buildId}`, source, requestedAt: now } }, { correlationId: buildId });
-      await eventually(async () => ((await store.load(aggs.build, names.subjects.build(buildId))).state.status === 'assigned' ? true : undefined), 'b-once to be assigned');
+      await ns.store.handle(aggs.build, names.subjects.build(buildId), { type: 'RequestBuild', data: { buildId, projectId: 'p2', trigger: 'manual', deliveryId: `d-${buildId}`, source, requestedAt: now } }, { correlationId: buildId });
+      await eventually(async () => ((await ns.store.load(aggs.build, names.subjects.build(buildId))).state.status === 'assigned' ? true : undefined), 'b-once to be assigned');
       await new Promise((r) => setTimeout(r, 300)); // any second request would come now
       expect(asked.filter((id) => id === buildId)).toEqual([buildId]);
-      const events = (await store.load(aggs.build, names.subjects.build(buildId))).events.map((e) => e.type);
+      const events = (await ns.store.load(aggs.build, names.subjects.build(buildId))).events.map((e) => e.type);
       expect(events).toEqual(['BuildRequested', 'BuildQueued', 'BuildAssigned']);
     } finally {
       sub.unsubscribe();

@@ -1,0 +1,1 @@
+module.exports = require('../../../jest.preset.js')('libs/platform/testing-jetstream', 'testing-jetstream');

@@ -1,0 +1,2 @@
+export * from './jetstream-store';
+export * from './given-build';
