@@ -13,6 +13,8 @@ export const Attr = {
   checkoutVia: 'kiln.checkout.via',
   /** How long starting a git process held the service's event loop (fork, then the wait for exec), in ms. */
   gitSpawnMs: 'kiln.git.spawn_ms',
+  /** Size of the build-cache archive a restore reads, in bytes. */
+  cacheBytes: 'kiln.cache.bytes',
   /** Docker label naming a worker container. */
   workerLabel: 'kiln.worker',
   /** Docker labels of a deployed instance's container: its instance, deploy and environment. */

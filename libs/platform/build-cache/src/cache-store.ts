@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { NatsConnection } from 'nats';
-import { ConcurrencyError, KilnNames } from '@kiln/contracts';
+import { Attr, ConcurrencyError, KilnNames } from '@kiln/contracts';
 import { inSpan } from '@kiln/telemetry';
 import type { CacheBackend, CacheObjectInfo } from './cache-backend';
 import { LocalCache } from './local-cache';
@@ -203,7 +203,7 @@ export class CacheStore {
       let bytes = local ? await inSpan('cache.from-local', {}, () => this.fromLocal(entry, local, dir)) : null;
       if (bytes === null) {
         source = 'store';
-        bytes = await inSpan('cache.from-store', { 'kiln.cache.bytes': entry.size }, () => this.fromStore(entry, dir));
+        bytes = await inSpan('cache.from-store', { [Attr.cacheBytes]: entry.size }, () => this.fromStore(entry, dir));
       }
       await inSpan('cache.touch', {}, () => this.touch(projectId, entry, new Date().toISOString()));
       return { result, matchedKey: entry.key, bytes, seconds: seconds(), source };
