@@ -102,7 +102,7 @@ async function main() {
   for (const name of fs.readdirSync(dir)) if (name.endsWith('.v8cache')) fs.rmSync(path.join(dir, name), { force: true });
 }
 
-module.exports = { lazyDateTimeFormat, NEST_LOGGERS };
+module.exports = { lazyDateTimeFormat };
 
 if (require.main === module) {
   main().catch((e) => {
