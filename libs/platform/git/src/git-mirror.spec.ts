@@ -184,6 +184,48 @@ describe('GitMirrors (real git)', () => {
     });
   });
 
+  it('starts fetching a commit it has not seen while it asks the mirror for it, not after the answer', async () => {
+    let fetchedWhileAsked = false;
+    /** A mirror whose answer comes only once the fetch it is asked beside has landed (or after 10 s). */
+    class SlowToAnswer extends GitMirrors {
+      override async has(repoUrl: string, sha: string): Promise<boolean> {
+        const dir = this.dirFor(repoUrl);
+        for (let i = 0; i < 200 && !fetchedWhileAsked; i++) {
+          try {
+            fetchedWhileAsked = git(dir, 'rev-parse', '--verify', '--quiet', LAST_FETCHED) === sha;
+          } catch {
+            // no mirror or no fetched commit yet
+          }
+          if (!fetchedWhileAsked) await new Promise((r) => setTimeout(r, 50));
+        }
+        return super.has(repoUrl, sha);
+      }
+    }
+    const mirrors = new SlowToAnswer(join(root, 'm-overlap'));
+    const dir = await mirrors.ensure(remote, shas[1]);
+    expect(fetchedWhileAsked).toBe(true);
+    expect(git(dir, 'cat-file', '-t', shas[1])).toBe('commit');
+    expect(existsSync(`${dir}.lock`)).toBe(false);
+  });
+
+  it('stops the fetch it started when the mirror holds the commit already (seen by another process), and leaves no lock', async () => {
+    const root5 = join(root, 'm-held');
+    const dir = await new GitMirrors(root5).ensure(remote, shas[0]);
+    const shallow = await readFile(join(dir, 'shallow'), 'utf8');
+    // the remote gone: a fetch would fail, so only the mirror's own answer can serve the commit
+    await rename(remote, `${remote}.away`);
+    try {
+      const other = new GitMirrors(root5); // another process: it has not seen the commit
+      expect(await other.ensure(remote, shas[0])).toBe(dir);
+    } finally {
+      await rename(`${remote}.away`, remote);
+    }
+    expect(existsSync(`${dir}.lock`)).toBe(false);
+    expect(existsSync(join(dir, 'shallow.lock'))).toBe(false);
+    expect(await readFile(join(dir, 'shallow'), 'utf8')).toBe(shallow);
+    expect(git(dir, 'rev-parse', LAST_FETCHED)).toBe(shas[0]);
+  });
+
   it('lets two processes fetch different commits of one repository at once', async () => {
     const a = new GitMirrors(join(root, 'm2'));
     const b = new GitMirrors(join(root, 'm2')); // another process: its own in-flight map

@@ -138,12 +138,16 @@ export class GitMirrors {
     return join(this.root, `${createHash('sha256').update(repoUrl).digest('hex').slice(0, 24)}.git`);
   }
 
+  /** Whether this process saw the commit in the mirror: a stat (the mirror may have been removed by hand), not a git process. */
+  private remembered(dir: string, sha: string): boolean {
+    return this.held.has(heldKey(dir, sha)) && existsSync(join(dir, 'objects'));
+  }
+
   /** Whether the mirror holds the commit (false when there is no mirror yet). */
   async has(repoUrl: string, sha: string): Promise<boolean> {
     const dir = this.dirFor(repoUrl);
     const key = heldKey(dir, sha);
-    // a remembered commit costs a stat (the mirror may have been removed by hand), not a git process
-    if (this.held.has(key) && existsSync(join(dir, 'objects'))) return true;
+    if (this.remembered(dir, sha)) return true;
     try {
       // asked of the mirror's object reader when there is one: a pipe round trip, not a git process (30 ms under load)
       const reader = FULL_SHA_RE.test(sha) && existsSync(join(dir, 'objects')) ? await this.readerFor(dir) : null;
@@ -184,29 +188,63 @@ export class GitMirrors {
     const lockPath = `${dir}.lock`;
     mkdirSync(this.root, { recursive: true });
     const giveUpAt = Date.now() + this.waitMs;
+    let waited = false;
     for (;;) {
       if (signal?.aborted) throw new Error('mirror fetch aborted');
-      if (await this.has(repoUrl, sha)) return dir;
+      // after waiting for another process's fetch, the mirror is asked first: it may have been this commit
+      if (this.remembered(dir, sha) || (waited && (await this.has(repoUrl, sha)))) return dir;
       const release = this.tryLock(lockPath);
       if (release) {
         try {
-          // not asked again under the lock: a fetch another process finished in the moment
-          // between the look above and the lock costs a fetch that finds nothing to do
           await this.initIfMissing(dir);
-          // no `git maintenance run --auto` after each fetch: one process less on the way to a build's checkout (gc is off here anyway);
-          // the commit is kept under LAST_FETCHED, so the next fetch offers it to the server as one it has: the server then sends
-          // what changed since, not the whole tree again (and, for trees of 100 objects or more, a whole new pack kept each time)
-          await runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, `+${sha}:${LAST_FETCHED}`], { cwd: dir, signal });
-          keepShallowOnly(dir, sha);
-          this.remember(heldKey(dir, sha));
-          return dir;
+          return await this.fetchUnlessHeld(repoUrl, dir, sha, signal);
         } finally {
           await release();
         }
       }
+      if (await this.has(repoUrl, sha)) return dir;
       const left = giveUpAt - Date.now();
       if (left <= 0) throw new Error(`mirror ${dir} stayed locked for ${this.waitMs} ms`);
       await waitForRemoval(lockPath, left, signal);
+      waited = true;
+    }
+  }
+
+  /**
+   * Fetches `sha` into the mirror (its lock held) while the mirror is asked whether it holds
+   * the commit already, so that answer (a round trip to the object reader: 3 ms median, 16
+   * ms at p95 on the loaded 2-core machine) no longer delays the fetch of a newly pushed
+   * commit. When the mirror does hold it (a commit this process has not seen yet: after a
+   * restart, or fetched by another process), the fetch is stopped (git removes its lock and
+   * temporary files on SIGTERM) and waited for before the lock goes.
+   */
+  private async fetchUnlessHeld(repoUrl: string, dir: string, sha: string, signal?: AbortSignal): Promise<string> {
+    const stop = new AbortController();
+    const stopNow = () => stop.abort();
+    signal?.addEventListener('abort', stopNow);
+    try {
+      // no `git maintenance run --auto` after each fetch: one process less on the way to a build's checkout (gc is off here anyway);
+      // the commit is kept under LAST_FETCHED, so the next fetch offers it to the server as one it has: the server then sends
+      // what changed since, not the whole tree again (and, for trees of 100 objects or more, a whole new pack kept each time)
+      const fetched = runGit(['-c', 'protocol.version=2', '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--no-recurse-submodules', '--depth', '1', repoUrl, `+${sha}:${LAST_FETCHED}`], {
+        cwd: dir,
+        signal: stop.signal,
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      if (await this.has(repoUrl, sha)) {
+        stop.abort();
+        await fetched;
+        return dir;
+      }
+      const failed = await fetched;
+      if (failed) throw failed;
+      keepShallowOnly(dir, sha);
+      this.remember(heldKey(dir, sha));
+      return dir;
+    } finally {
+      signal?.removeEventListener('abort', stopNow);
     }
   }
 
