@@ -202,10 +202,14 @@ describe('GitMirrors (real git)', () => {
       }
     }
     const mirrors = new SlowToAnswer(join(root, 'm-overlap'));
+    await mirrors.ensure(remote, shas[0]);
+    fetchedWhileAsked = false;
     const dir = await mirrors.ensure(remote, shas[1]);
     expect(fetchedWhileAsked).toBe(true);
     expect(git(dir, 'cat-file', '-t', shas[1])).toBe('commit');
     expect(existsSync(`${dir}.lock`)).toBe(false);
+    // the answer came after the fetch had landed: that fetch still trims the shallow list to its commit
+    expect((await readFile(join(dir, 'shallow'), 'utf8')).split('\n').filter(Boolean)).toEqual([shas[1]]);
   });
 
   it('stops the fetch it started when the mirror holds the commit already (seen by another process), and leaves no lock', async () => {

@@ -235,11 +235,13 @@ export class GitMirrors {
       );
       if (await this.has(repoUrl, sha)) {
         stop.abort();
-        await fetched;
-        return dir;
+        // the fetch may have finished first (a quick one, or a slow answer): then the commit is
+        // there because of it, and its shallow entry is trimmed like any other fetch's
+        if ((await fetched) !== null) return dir;
+      } else {
+        const failed = await fetched;
+        if (failed) throw failed;
       }
-      const failed = await fetched;
-      if (failed) throw failed;
       keepShallowOnly(dir, sha);
       this.remember(heldKey(dir, sha));
       return dir;
