@@ -8,12 +8,15 @@ const ORDER = ['BuildRequested', 'BuildQueued', 'BuildAssigned', 'BuildStarted',
 /**
  * How each build of the dispatch bench is pushed:
  * - `warm`: when the pool is at rest with `minWarm` idle warm workers (what a warm pool promises);
+ *   the repository is on this host, named by its path, so the pool borrows its objects;
+ * - `warm-transport`: the same, with the repository named by a `file://` URL: each new commit
+ *   is fetched through git's transport (five git processes), as from a remote on another host;
  * - `warm-same-commit`: the same, pushing one commit over and over: the host's mirror holds it,
  *   so no fetch is in the figure (the platform's own dispatch and checkout overhead);
  * - `back-to-back`: as soon as the previous build ended, while the pool replaces its worker;
  * - `cold`: with `minWarm` 0, every build waits for an agent to start.
  */
-export type DispatchMode = 'warm' | 'warm-same-commit' | 'back-to-back' | 'cold';
+export type DispatchMode = 'warm' | 'warm-transport' | 'warm-same-commit' | 'back-to-back' | 'cold';
 
 /** Webhook accepted → build started / first step running, one build at a time. */
 export async function benchDispatch(label: string, mode: DispatchMode, minWarm: number, builds: number): Promise<string[]> {
@@ -37,7 +40,7 @@ export async function benchDispatch(label: string, mode: DispatchMode, minWarm: 
     await finished(await push(primer));
     const first = mode === 'warm-same-commit' ? primer : undefined;
     for (let i = 0; i < builds; i++) {
-      if (mode === 'warm' || mode === 'warm-same-commit') {
+      if (mode === 'warm' || mode === 'warm-transport' || mode === 'warm-same-commit') {
         await warmAtLeast(minWarm);
         await new Promise((r) => setTimeout(r, Number(process.env.BENCH_SETTLE_MS ?? 100))); // the last worker's warm-up has settled
       } else if (mode === 'back-to-back') await warmAtLeast(1);
@@ -54,7 +57,7 @@ export async function benchDispatch(label: string, mode: DispatchMode, minWarm: 
       ...Object.entries(stages).map(([name, v]) => row(name, summary(v))),
       `    CPU ms per build (push → final event): ${cpu.perWindow()}`,
     ];
-  });
+  }, mode === 'warm-transport' ? 'file://' : 'path');
 }
 
 function record(events: BenchEvent[], started: number[], firstStep: number[], stages: Record<string, number[]>): void {

@@ -58,9 +58,10 @@ async function main(): Promise<void> {
   if (only.includes('dispatch')) {
     const warmN = Number(process.env.BENCH_BUILDS || 200);
     const coldN = Number(process.env.BENCH_COLD_BUILDS || warmN);
-    const modes = (process.env.BENCH_DISPATCH || 'warm,warm-same-commit,back-to-back,cold').split(',');
+    const modes = (process.env.BENCH_DISPATCH || 'warm,warm-transport,warm-same-commit,back-to-back,cold').split(',');
     console.log(`\ndispatch, one build at a time, a new commit each push unless said (${warmN} per warm mode, ${coldN} cold):`);
     if (modes.includes('warm')) for (const line of await benchDispatch('warm pool (minWarm 3 idle)', 'warm', 3, warmN)) console.log(line);
+    if (modes.includes('warm-transport')) for (const line of await benchDispatch('warm pool, repository by file:// URL (fetched)', 'warm-transport', 3, warmN)) console.log(line);
     if (modes.includes('warm-same-commit')) for (const line of await benchDispatch('warm pool, same commit (in the mirror)', 'warm-same-commit', 3, warmN)) console.log(line);
     if (modes.includes('back-to-back')) for (const line of await benchDispatch('back-to-back (minWarm 3)', 'back-to-back', 3, warmN)) console.log(line);
     if (modes.includes('cold')) for (const line of await benchDispatch('cold (minWarm 0)', 'cold', 0, coldN)) console.log(line);

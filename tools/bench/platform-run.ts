@@ -38,6 +38,8 @@ export async function withPlatform<T>(
     /** Waits for a build's final event (told by the broker, not by polling the API), then reads its events once. */
     finished: (buildId: string, timeoutMs?: number) => Promise<BenchEvent[]>;
   }) => Promise<T>,
+  /** `file://`: the project names its repository by a file:// URL, fetched through git's transport as a remote on another host would be, rather than by its path (borrowed). */
+  repoUrlAs: 'path' | 'file://' = 'path',
 ): Promise<T> {
   const namespace = `bench${Date.now().toString(36)}`;
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
@@ -87,13 +89,14 @@ export async function withPlatform<T>(
   };
   try {
     const repo = new GitFixture(tmp, 'bench');
+    const repoUrl = repoUrlAs === 'file://' ? `file://${repo.bare}` : repo.bare;
     const secret = 'bench-secret-123';
     const project = await call<{ id: string }>('/api/projects', {
       method: 'POST',
-      body: JSON.stringify({ name: 'bench', repoUrl: repo.bare, provider: 'github', webhookSecret: secret, concurrency: 100 }),
+      body: JSON.stringify({ name: 'bench', repoUrl, provider: 'github', webhookSecret: secret, concurrency: 100 }),
     });
     const push = async (sha: string) => {
-      const p = githubPush({ repoUrl: repo.bare, fullName: 'bench/app', sha, secret });
+      const p = githubPush({ repoUrl, fullName: 'bench/app', sha, secret });
       const r = await fetch(`${api}/webhooks/github`, { method: 'POST', headers: p.headers, body: p.body });
       return ((await r.json()) as { buildId: string }).buildId;
     };

@@ -80,7 +80,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
       evict: (w) => w.status === 'retired' || w.status === 'lost',
     });
     this.runner = new CoalescedRunner(() => this.reconcile(), (e) => this.log.error('pool reconcile failed', { err: e as Error }));
-    this.mirrors = cfg.gitMirrorDir ? new GitMirrors(cfg.gitMirrorDir, { objectReaders: true }) : null;
+    // a repository on this host is borrowed, not fetched, where agents see the host's files (not in containers)
+    this.mirrors = cfg.gitMirrorDir ? new GitMirrors(cfg.gitMirrorDir, { objectReaders: true, borrowLocal: driver.name === 'process' }) : null;
     this.builds = new AggregateView(store, aggs.build, names.subjects.allBuilds, {
       // no kick here: a queued build first asks for a lease, and a miss kicks the pool;
       // provisioning on every queued build would spawn processes while the lease waits

@@ -269,6 +269,70 @@ describe('GitMirrors (real git)', () => {
     await expect(mirrors.ensure(remote, shas[1])).rejects.toThrow(/stayed locked for 100 ms/);
   });
 
+  describe('a repository on this host, borrowed (borrowLocal)', () => {
+    const lastFetched = (dir: string) => {
+      try {
+        return git(dir, 'rev-parse', '--verify', '--quiet', LAST_FETCHED);
+      } catch {
+        return null;
+      }
+    };
+
+    it('serves a newly pushed commit from the repository itself, fetching nothing, and checks it out whole', async () => {
+      const mirrors = new GitMirrors(join(root, 'b1'), { objectReaders: true, borrowLocal: true });
+      try {
+        const first = await commit('borrowed one\n');
+        const dir = await mirrors.ensure(remote, first);
+        expect((await readFile(join(dir, 'objects', 'info', 'alternates'), 'utf8')).trim()).toBe(join(remote, 'objects'));
+        // nothing went through git's transport: no fetched ref, no shallow list, no objects of the mirror's own
+        expect(lastFetched(dir)).toBeNull();
+        expect(existsSync(join(dir, 'shallow'))).toBe(false);
+        expect(git(dir, 'count-objects')).toMatch(/^0 objects/);
+        // a commit pushed after the mirror's reader started is found through the alternates too
+        const second = await commit('borrowed two\n');
+        await mirrors.prepare(remote, second, 'build-b1');
+        const ws = join(root, 'ws-b1');
+        expect(await mirrors.take('build-b1', second, ws)).toBe(true);
+        expect(await readFile(join(ws, 'file.txt'), 'utf8')).toBe('borrowed two\n');
+        expect(git(ws, 'rev-parse', 'HEAD')).toBe(second);
+        expect(git(ws, 'status', '--porcelain')).toBe('');
+        expect(git(ws, 'log', '--format=%s')).toBe('borrowed two');
+        expect(lastFetched(dir)).toBeNull();
+      } finally {
+        mirrors.close();
+      }
+    });
+
+    it('borrows from a working copy too, and starts borrowing in a mirror that fetched before', async () => {
+      const m = join(root, 'b2');
+      const before = await new GitMirrors(m).ensure(work, shas[0]); // fetched: borrowing was off
+      expect(lastFetched(before)).toBe(shas[0]);
+      const mirrors = new GitMirrors(m, { objectReaders: true, borrowLocal: true });
+      try {
+        expect(await mirrors.has(work, shas[0])).toBe(true); // its reader starts before the alternates are written
+        const next = await commit('borrowed from a working copy\n');
+        expect(await mirrors.ensure(work, next)).toBe(before);
+        expect(await mirrors.has(work, next)).toBe(true);
+        expect((await readFile(join(before, 'objects', 'info', 'alternates'), 'utf8')).trim()).toBe(join(work, '.git', 'objects'));
+        expect(lastFetched(before)).toBe(shas[0]);
+        const ws = join(root, 'ws-b2');
+        await checkoutFromMirror(before, next, ws);
+        expect(await readFile(join(ws, 'file.txt'), 'utf8')).toBe('borrowed from a working copy\n');
+      } finally {
+        mirrors.close();
+      }
+    });
+
+    it('fetches a file:// URL through git as git does, and fails on a commit the repository lacks as a fetch would', async () => {
+      const mirrors = new GitMirrors(join(root, 'b3'), { borrowLocal: true });
+      const url = `file://${remote}`;
+      const dir = await mirrors.ensure(url, shas[1]);
+      expect(lastFetched(dir)).toBe(shas[1]);
+      expect(existsSync(join(dir, 'objects', 'info', 'alternates'))).toBe(false);
+      await expect(mirrors.ensure(remote, 'e'.repeat(40))).rejects.toThrow(/git fetch failed/);
+    });
+  });
+
   it('rejects what it cannot serve: an abbreviated sha, an unknown commit', async () => {
     const mirrors = new GitMirrors(join(root, 'm6'));
     await expect(mirrors.ensure(remote, shas[0].slice(0, 7))).rejects.toThrow(/needs a full commit sha/);

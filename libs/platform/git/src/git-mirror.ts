@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, Stats, statSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { GitObjectReader } from './object-reader';
 import { runGit } from './run-git';
 import { checkoutTree } from './tree-checkout';
@@ -79,6 +79,15 @@ export interface GitMirrorsOptions {
    * how files are checked out (line endings, attributes), which only git applies.
    */
   objectReaders?: boolean;
+  /**
+   * Whether a repository on this host, named by a plain absolute path, is borrowed rather
+   * than fetched: the mirror lists the repository's object directory as an alternate, as
+   * `git clone` does for a local path (`--local`, `--shared`), so a newly pushed commit is
+   * served without a single git process. A `file://` URL still goes through git's transport,
+   * as with git itself. Off where workspaces are used in another view of the file system
+   * (the docker driver's containers see the mirror, not the host's repositories).
+   */
+  borrowLocal?: boolean;
 }
 
 /**
@@ -104,6 +113,9 @@ export class GitMirrors {
   private readonly readers = new Map<string, GitObjectReader>();
   /** Whether prepare may check out without git (asked of git's config once). */
   private readerUse: Promise<boolean> | null = null;
+  private readonly borrowLocal: boolean;
+  /** Mirrors whose alternates this process checked list the local repository they borrow from. */
+  private readonly borrowing = new Set<string>();
 
   constructor(
     readonly root: string,
@@ -111,6 +123,7 @@ export class GitMirrors {
   ) {
     this.waitMs = opts.waitMs ?? 120_000;
     this.staleLockMs = opts.staleLockMs ?? 600_000;
+    this.borrowLocal = opts.borrowLocal === true;
     if (opts.objectReaders !== true) this.readerUse = Promise.resolve(false);
   }
 
@@ -193,10 +206,12 @@ export class GitMirrors {
       if (signal?.aborted) throw new Error('mirror fetch aborted');
       // after waiting for another process's fetch, the mirror is asked first: it may have been this commit
       if (this.remembered(dir, sha) || (waited && (await this.has(repoUrl, sha)))) return dir;
+      if (await this.borrowed(repoUrl, dir, sha)) return dir;
       const release = this.tryLock(lockPath);
       if (release) {
         try {
           await this.initIfMissing(dir);
+          if (await this.borrowed(repoUrl, dir, sha)) return dir;
           return await this.fetchUnlessHeld(repoUrl, dir, sha, signal);
         } finally {
           await release();
@@ -208,6 +223,29 @@ export class GitMirrors {
       await waitForRemoval(lockPath, left, signal);
       waited = true;
     }
+  }
+
+  /**
+   * Whether `sha` is served by borrowing from a repository on this host (see
+   * {@link GitMirrorsOptions.borrowLocal}): the mirror's alternates list the repository's
+   * objects (written once, the first time this process sees the mirror) and the commit is
+   * there. False when borrowing is off, the URL is not a local repository, the mirror does
+   * not exist yet (it is made under the lock), or the repository lacks the commit (then it
+   * is fetched, and fails as a fetch would).
+   */
+  private async borrowed(repoUrl: string, dir: string, sha: string): Promise<boolean> {
+    if (!this.borrowLocal) return false;
+    if (!this.borrowing.has(dir)) {
+      const objects = localObjectsDir(repoUrl);
+      if (!objects || !existsSync(join(dir, 'HEAD'))) return false;
+      if (addAlternate(dir, objects)) {
+        // a reader started before reads the alternates again only on a miss: a new one starts from them
+        this.readers.get(dir)?.close();
+        this.readers.delete(dir);
+      }
+      this.borrowing.add(dir);
+    }
+    return this.has(repoUrl, sha);
   }
 
   /**
@@ -382,6 +420,37 @@ export class GitMirrors {
  * (objects are never pruned) and each workspace has its own `shallow`. Written whole and
  * renamed, under the mirror's lock.
  */
+/**
+ * The object directory of the git repository at `repoUrl` when it is a plain absolute path
+ * on this host (bare, or a working copy with a `.git` folder); null for any URL, `file://`
+ * included, and for anything that is not a repository.
+ */
+export function localObjectsDir(repoUrl: string): string | null {
+  if (!isAbsolute(repoUrl)) return null;
+  for (const gitDir of [repoUrl, join(repoUrl, '.git')]) {
+    if (existsSync(join(gitDir, 'HEAD')) && statOrNull(join(gitDir, 'objects'))?.isDirectory()) return resolve(gitDir, 'objects');
+  }
+  return null;
+}
+
+/** Lists `objects` in the mirror's alternates unless it is there; true when it was added. */
+function addAlternate(mirrorDir: string, objects: string): boolean {
+  const file = join(mirrorDir, 'objects', 'info', 'alternates');
+  let listed: string[] = [];
+  try {
+    listed = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (listed.includes(objects)) return false;
+  mkdirSync(dirname(file), { recursive: true });
+  // another process may write the same line at once: each writes a whole file and renames it
+  const tmp = `${file}.${process.pid}.kiln`;
+  writeFileSync(tmp, [...listed, objects, ''].join('\n'));
+  renameSync(tmp, file);
+  return true;
+}
+
 function keepShallowOnly(mirrorDir: string, sha: string): void {
   const tmp = join(mirrorDir, 'shallow.kiln');
   writeFileSync(tmp, `${sha}\n`);
