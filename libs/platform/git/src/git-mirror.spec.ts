@@ -323,6 +323,23 @@ describe('GitMirrors (real git)', () => {
       }
     });
 
+    it('a preparation of a commit the repository lacks fails without harm, and the next one is served', async () => {
+      const mirrors = new GitMirrors(join(root, 'b4'), { objectReaders: true, borrowLocal: true });
+      try {
+        await mirrors.ensure(remote, shas[0]); // the mirror now borrows: preparations skip the lookup
+        await expect(mirrors.prepare(remote, 'd'.repeat(40), 'build-b4-missing')).rejects.toThrow();
+        expect(await mirrors.take('build-b4-missing', 'd'.repeat(40), join(root, 'ws-b4-missing'), 50)).toBe(false);
+        const next = await commit('after a missing one\n');
+        await mirrors.prepare(remote, next, 'build-b4');
+        const ws = join(root, 'ws-b4');
+        expect(await mirrors.take('build-b4', next, ws)).toBe(true);
+        expect(await readFile(join(ws, 'file.txt'), 'utf8')).toBe('after a missing one\n');
+        expect(git(ws, 'status', '--porcelain')).toBe('');
+      } finally {
+        mirrors.close();
+      }
+    });
+
     it('fetches a file:// URL through git as git does, and fails on a commit the repository lacks as a fetch would', async () => {
       const mirrors = new GitMirrors(join(root, 'b3'), { borrowLocal: true });
       const url = `file://${remote}`;

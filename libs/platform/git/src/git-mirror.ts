@@ -312,12 +312,17 @@ export class GitMirrors {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return final; // another process prepares it
       throw e;
     }
+    const borrowedDir = this.dirFor(repoUrl);
+    // in a mirror that borrows, the checkout's first read looks for the commit: no round trip to the reader before it
+    const borrowing = this.borrowing.has(borrowedDir);
     try {
-      const mirrorDir = await this.ensure(repoUrl, sha);
+      const mirrorDir = borrowing ? borrowedDir : await this.ensure(repoUrl, sha);
       await checkoutFromMirror(mirrorDir, sha.toLowerCase(), pending, undefined, await this.readerFor(mirrorDir));
       renameSync(pending, final);
       return final;
     } catch (e) {
+      // the next preparation goes through ensure again (the mirror may have been removed by hand)
+      if (borrowing) this.borrowing.delete(borrowedDir);
       await rm(pending, { recursive: true, force: true });
       throw e;
     }
