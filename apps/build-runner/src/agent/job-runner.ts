@@ -120,6 +120,9 @@ export class JobRunner {
       (r) => ({ ok: true as const, sha: r.sha, via: r.via, mirrorError: r.mirrorError }),
       (e: unknown) => ({ ok: false as const, error: e as Error }),
     );
+    // the pipeline file is read and parsed as soon as the checkout is done, while the start is being recorded
+    const pipelineFile = cloned.then((c) => (c.ok ? readPipelineFile(workspace) : null));
+    pipelineFile.catch(() => undefined); // a throw fails the build where it is awaited, not the process when the lease is void
     const verdict = await inSpan('agent.await-assignment', {}, () => this.followBuild());
     if (verdict !== 'assigned') {
       this.log.warn('lease no longer valid; not starting', { reason: verdict });
@@ -157,7 +160,7 @@ export class JobRunner {
     try {
       if (!loaded.ok) throw loaded.error;
       this.secretEnv = loaded.values;
-      const r = await this.execute(logs, workspace, cloned);
+      const r = await this.execute(logs, workspace, cloned, pipelineFile);
       outcome = r.outcome;
       reason = r.reason;
       exitCode = r.exitCode;
@@ -277,6 +280,7 @@ export class JobRunner {
     logs: LogPublisher,
     workspace: string,
     cloned: Promise<{ ok: true; sha: string; via: CheckoutResult['via']; mirrorError?: string } | { ok: false; error: Error }>,
+    pipelineFile: Promise<PipelineFile | null>,
   ): Promise<{ outcome: JobOutcome; reason: string | null; exitCode: number | null }> {
     const { job } = this;
     const deadline = { at: Number.POSITIVE_INFINITY };
@@ -287,17 +291,14 @@ export class JobRunner {
     const sha = c.sha;
     if (c.mirrorError) logs.line('system', null, `kiln: the host's git mirror could not serve this commit (${c.mirrorError}); fetched it directly`);
     logs.line('system', null, `kiln: HEAD is ${sha}${CHECKED_OUT_VIA[c.via]}`);
-    let text: string;
-    try {
-      // synchronous: one small file, read on the path to the first step while the agent's event loop is busy starting the build
-      text = readFileSync(join(workspace, '.kiln.yml'), 'utf8');
-    } catch {
+    const file = await pipelineFile;
+    if (!file) throw new Error('the checkout failed'); // not reached: a failed checkout threw above
+    if (!file.found) {
       const reason = 'no .kiln.yml pipeline file at the root of the repository';
       logs.line('system', null, `error: ${reason}`);
       return { outcome: 'failed', reason, exitCode: null };
     }
-    // the file's YAML parsed once for both: the build's steps and whether it deploys
-    const { pipeline: parsed, deploy: declared } = parsePipelineFile(text);
+    const { pipeline: parsed, deploy: declared } = file.parsed;
     if (!parsed.ok) {
       const reason = formatPipelineError(parsed.error);
       logs.line('system', null, `error: ${reason}`);
@@ -367,4 +368,18 @@ export class JobRunner {
     }
     return { outcome: 'succeeded', reason: null, exitCode: 0 };
   }
+}
+
+type PipelineFile = { found: false } | { found: true; parsed: ReturnType<typeof parsePipelineFile> };
+
+/** The workspace's `.kiln.yml`, its YAML parsed once for both the build's steps and whether it deploys. */
+function readPipelineFile(workspace: string): PipelineFile {
+  let text: string;
+  try {
+    // synchronous: one small file, read on the path to the first step while the agent's event loop is busy starting the build
+    text = readFileSync(join(workspace, '.kiln.yml'), 'utf8');
+  } catch {
+    return { found: false };
+  }
+  return { found: true, parsed: parsePipelineFile(text) };
 }
