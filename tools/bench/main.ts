@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     const coldN = Number(process.env.BENCH_COLD_BUILDS || warmN);
     const modes = (process.env.BENCH_DISPATCH || 'warm,warm-transport,warm-same-commit,back-to-back,cold').split(',');
     console.log(`\ndispatch, one build at a time, a new commit each push unless said (${warmN} per warm mode, ${coldN} cold):`);
-    if (modes.includes('warm')) for (const line of await benchDispatch('warm pool (minWarm 3 idle)', 'warm', 3, warmN)) console.log(line);
+    if (modes.includes('warm')) for (const line of await benchDispatch('warm pool (minWarm 3 idle), repository by path (read in place)', 'warm', 3, warmN)) console.log(line);
     if (modes.includes('warm-transport')) for (const line of await benchDispatch('warm pool, repository by file:// URL (fetched)', 'warm-transport', 3, warmN)) console.log(line);
     if (modes.includes('warm-same-commit')) for (const line of await benchDispatch('warm pool, same commit (in the mirror)', 'warm-same-commit', 3, warmN)) console.log(line);
     if (modes.includes('back-to-back')) for (const line of await benchDispatch('back-to-back (minWarm 3)', 'back-to-back', 3, warmN)) console.log(line);
