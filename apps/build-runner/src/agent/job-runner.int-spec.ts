@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
   let root: string;
   let remote: string;
   let sha: string;
+  /** A commit whose one step marks its start and, a second later, its end in `root`. */
+  let markedSha: string;
   const log = new Logger('job-runner-test', {}, 'error');
 
   beforeAll(async () => {
@@ -52,6 +55,10 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     git(work, 'commit', '--quiet', '-m', 'pipeline');
     sha = git(work, 'rev-parse', 'HEAD');
     git(work, 'push', '--quiet', remote, 'main');
+    await writeFile(join(work, '.kiln.yml'), `steps:\n  - name: marked\n    run: touch "${root}/started-$KILN_BUILD_ID"; sleep 1; touch "${root}/finished-$KILN_BUILD_ID"\n`);
+    git(work, 'commit', '--quiet', '-am', 'marked pipeline');
+    markedSha = git(work, 'rev-parse', 'HEAD');
+    git(work, 'push', '--quiet', remote, 'main');
   });
   afterAll(async () => {
     await deleteStreams(store.jsm, names);
@@ -60,7 +67,7 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
   });
 
   /** A project with two secrets and a build assigned to `workerId`: what the scheduler and the API would have written. */
-  async function givenAssignedBuild(workerId: string | null): Promise<LeaseJob> {
+  async function givenAssignedBuild(workerId: string | null, commit = sha): Promise<LeaseJob> {
     const projectId = newId();
     const buildId = newId();
     const now = new Date().toISOString();
@@ -77,7 +84,7 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     for (const [name, value] of [['NPM_TOKEN', token], ['DEPLOY_KEY', deployKey]]) {
       await store.handle(aggs.project, names.subjects.project(projectId), { type: 'SetProjectSecret', projectId, name, value: encryptSecret(key, value), now }, { correlationId: projectId });
     }
-    const source = { repoUrl: remote, ref: 'refs/heads/main', sha, branch: 'main', author: null, message: null };
+    const source = { repoUrl: remote, ref: 'refs/heads/main', sha: commit, branch: 'main', author: null, message: null };
     const subject = names.subjects.build(buildId);
     const cause = { correlationId: buildId };
     await store.handle(aggs.build, subject, { type: 'RequestBuild', data: { buildId, projectId, trigger: 'manual', deliveryId: null, source, requestedAt: now } }, cause);
@@ -127,6 +134,56 @@ describe('JobRunner: project secrets and the log cap, on real NATS and git', () 
     expect(events[2].data).toMatchObject({ workerId: 'w-first', attempt: 1 });
     // the scheduler's AssignBuild arriving late for another worker is refused: the build runs once
     await expect(store.handle(aggs.build, names.subjects.build(job.buildId), { type: 'AssignBuild', workerId: 'w-other', attempt: 1, now: new Date().toISOString() }, { correlationId: job.buildId })).rejects.toThrow(/succeeded|running/);
+  });
+
+  describe('the first step starts while PipelineLoaded is on its way', () => {
+    /** Runs a build of the marked pipeline with PipelineLoaded held back until its step has started, then let through or refused. */
+    async function runWithPipelineHeldBack(refuse: Error | null) {
+      const job = await givenAssignedBuild('w-overlap', markedSha);
+      const subject = names.subjects.build(job.buildId);
+      const started = join(root, `started-${job.buildId}`);
+      const handle = store.handle.bind(store);
+      let stepRanFirst = false;
+      const spy = jest.spyOn(store, 'handle').mockImplementation(async (agg, subj, command, cause, opts) => {
+        if (subj === subject && (command as { type: string }).type === 'LoadPipeline') {
+          for (let i = 0; i < 500 && !existsSync(started); i++) await new Promise((r) => setTimeout(r, 10));
+          stepRanFirst = existsSync(started);
+          if (refuse) throw refuse;
+        }
+        return handle(agg, subj, command, cause, opts);
+      });
+      try {
+        const runner = new JobRunner(store, aggs, names, 'w-overlap', job, join(root, `worker-overlap-${refuse ? 'refused' : 'ok'}`), log, { secretKey: key, logMaxBytes: 1 << 20 });
+        const outcome = await runner.run();
+        const events = (await store.load(aggs.build, subject)).events;
+        return { outcome, stepRanFirst, events, finished: existsSync(join(root, `finished-${job.buildId}`)) };
+      } finally {
+        spy.mockRestore();
+      }
+    }
+
+    it('runs the step before PipelineLoaded is recorded, and records StepStarted after it, with the time the step began', async () => {
+      const { outcome, stepRanFirst, events, finished } = await runWithPipelineHeldBack(null);
+      expect(outcome).toBe('succeeded');
+      expect(stepRanFirst).toBe(true);
+      expect(finished).toBe(true);
+      const types = events.map((e) => e.type);
+      expect(types.slice(3)).toEqual(['BuildStarted', 'PipelineLoaded', 'StepStarted', 'StepFinished', 'BuildSucceeded']);
+      const loaded = events.find((e) => e.type === 'PipelineLoaded')!;
+      const stepStarted = events.find((e) => e.type === 'StepStarted')!;
+      expect(Date.parse((stepStarted.data as { startedAt: string }).startedAt)).toBeLessThanOrEqual(Date.parse(loaded.meta.occurredAt));
+    });
+
+    it('stops the step and fails the build with the reason when PipelineLoaded cannot be recorded', async () => {
+      const { outcome, stepRanFirst, events, finished } = await runWithPipelineHeldBack(new Error('the broker refused PipelineLoaded'));
+      expect(stepRanFirst).toBe(true);
+      expect(outcome).toBe('failed');
+      expect(finished).toBe(false); // stopped a second before its end
+      const types = events.map((e) => e.type);
+      expect(types).not.toContain('PipelineLoaded');
+      expect(types).not.toContain('StepStarted');
+      expect(events[events.length - 1]).toMatchObject({ type: 'BuildFailed', data: { reason: 'the broker refused PipelineLoaded' } });
+    });
   });
 
   it("takes the scheduler's assignment that lands just before its start from the build watch, not from a read", async () => {

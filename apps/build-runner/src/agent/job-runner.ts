@@ -308,12 +308,32 @@ export class JobRunner {
     deadline.at = Date.now() + pipeline.timeoutMs;
     // whether the pipeline deploys, so the deployer need not fetch the release to find out (unknown when `deploy:` does not parse: the deployer reports why)
     const deploy = declared.ok ? declared.deploy && { environment: declared.deploy.environment } : undefined;
-    await this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs, deploy }, this.cause());
+    // PipelineLoaded is awaited before the first step only when that step restores a cache (whose records would race it)
+    let loading: Promise<unknown> | null = this.store.handle(this.aggs.build, this.subject, { type: 'LoadPipeline', attempt: job.attempt, sha, steps: pipeline.steps.map((s) => ({ name: s.name })), timeoutMs: pipeline.timeoutMs, deploy }, this.cause());
+    loading.catch(() => undefined); // awaited below
     const env = baseEnv(job, sha, workspace);
     for (let index = 0; index < pipeline.steps.length; index++) {
       const step = pipeline.steps[index];
-      if (this.abort.signal.aborted) return { outcome: 'cancelled', reason: this.cancelReason(), exitCode: null };
-      await this.store.handle(this.aggs.build, this.subject, { type: 'StartStep', attempt: job.attempt, index, name: step.name, now: this.now() }, this.cause());
+      if (this.abort.signal.aborted) {
+        await loading?.catch(() => undefined);
+        return { outcome: 'cancelled', reason: this.cancelReason(), exitCode: null };
+      }
+      const startStep = { type: 'StartStep' as const, attempt: job.attempt, index, name: step.name, now: this.now() };
+      // The first step starts while PipelineLoaded is on its way, and StepStarted is recorded once it landed: BuildStarted,
+      // recorded, is the lease's fence, and the two appends' round trips (tens of ms on a loaded 2-core host) are off the
+      // path to the first step. If either cannot be recorded, the step is stopped and the build fails with the reason.
+      let recorded: Promise<unknown> = Promise.resolve();
+      let signal = this.abort.signal;
+      if (loading && !step.cache) {
+        const unrecorded = new AbortController();
+        signal = AbortSignal.any([this.abort.signal, unrecorded.signal]);
+        recorded = loading.then(() => this.store.handle(this.aggs.build, this.subject, startStep, this.cause()));
+        recorded.catch(() => unrecorded.abort());
+      } else {
+        await loading;
+        await this.store.handle(this.aggs.build, this.subject, startStep, this.cause());
+      }
+      loading = null;
       logs.line('system', index, `kiln: step ${index + 1}/${pipeline.steps.length} "${step.name}"`);
       const remaining = deadline.at - Date.now();
       const stepTimeout = Math.min(step.timeoutMs ?? remaining, remaining);
@@ -339,9 +359,10 @@ export class JobRunner {
         // KILN_CACHE_HIT: whether the step's cache key matched exactly (a step may skip its install then)
         env: { ...env, ...this.secretEnv, ...step.env, ...(restored ? { KILN_CACHE_HIT: String(restored.result === 'hit') } : {}) },
         timeoutMs: Math.max(1, stepTimeout),
-        signal: this.abort.signal,
+        signal,
         onLine: (l) => logs.line(l.stream, index, l.text, l.partial === true),
       });
+      await recorded;
       await this.store.handle(
         this.aggs.build,
         this.subject,
@@ -366,6 +387,7 @@ export class JobRunner {
           return { outcome: 'cancelled', reason: this.cancelReason(), exitCode: null };
       }
     }
+    await loading; // a pipeline without steps
     return { outcome: 'succeeded', reason: null, exitCode: 0 };
   }
 }
