@@ -416,21 +416,11 @@ export class GitMirrors {
 }
 
 /**
- * Leaves `sha` as the mirror's only shallow commit. Each depth-1 fetch adds its commit to
- * the `shallow` file, and every later fetch sends that whole list to the server, which
- * looks up each entry: a cost that grows with every build the host ever ran (measured: a
- * local fetch took 37 ms with 2,000 entries and 18 ms with one; with a real remote, that is
- * 100 KB more to upload per 2,000 builds). Only LAST_FETCHED is walked from (fetch
- * negotiation, git's connectivity check), and it names `sha`; older commits stay readable
- * (objects are never pruned) and each workspace has its own `shallow`. Written whole and
- * renamed, under the mirror's lock.
- */
-/**
  * The object directory of the git repository at `repoUrl` when it is a plain absolute path
  * on this host (bare, or a working copy with a `.git` folder); null for any URL, `file://`
  * included, and for anything that is not a repository.
  */
-export function localObjectsDir(repoUrl: string): string | null {
+function localObjectsDir(repoUrl: string): string | null {
   if (!isAbsolute(repoUrl)) return null;
   for (const gitDir of [repoUrl, join(repoUrl, '.git')]) {
     if (existsSync(join(gitDir, 'HEAD')) && statOrNull(join(gitDir, 'objects'))?.isDirectory()) return resolve(gitDir, 'objects');
@@ -456,6 +446,16 @@ function addAlternate(mirrorDir: string, objects: string): boolean {
   return true;
 }
 
+/**
+ * Leaves `sha` as the mirror's only shallow commit. Each depth-1 fetch adds its commit to
+ * the `shallow` file, and every later fetch sends that whole list to the server, which
+ * looks up each entry: a cost that grows with every build the host ever ran (measured: a
+ * local fetch took 37 ms with 2,000 entries and 18 ms with one; with a real remote, that is
+ * 100 KB more to upload per 2,000 builds). Only LAST_FETCHED is walked from (fetch
+ * negotiation, git's connectivity check), and it names `sha`; older commits stay readable
+ * (objects are never pruned) and each workspace has its own `shallow`. Written whole and
+ * renamed, under the mirror's lock.
+ */
 function keepShallowOnly(mirrorDir: string, sha: string): void {
   const tmp = join(mirrorDir, 'shallow.kiln');
   writeFileSync(tmp, `${sha}\n`);
