@@ -25,8 +25,10 @@ export class GitFixture {
     this.work = join(root, `${name}-work`);
     mkdirSync(this.bare, { recursive: true });
     git(this.bare, 'init', '--bare', '-b', 'main');
-    git(root, 'clone', '-q', this.bare, this.work);
-    git(this.work, 'checkout', '-q', '-B', 'main');
+    // a new working copy with the bare one as its origin (what cloning an empty repository does, without git's warning about it)
+    mkdirSync(this.work, { recursive: true });
+    git(this.work, 'init', '-q', '-b', 'main');
+    git(this.work, 'remote', 'add', 'origin', this.bare);
   }
 
   /** Writes files (path → content), commits and pushes; returns the commit sha. */
