@@ -82,6 +82,17 @@ describe('Kiln end to end', () => {
     expect([...traceIds][0]).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('the ephemeral worker of that build retires itself and exits without taking its own retirement for the pool ending it', async () => {
+    const build = (await platform.call('GET', `/api/builds/${okBuildId}`)).body;
+    const workerId: string = build.workerId;
+    expect(workerId).toEqual(expect.any(String));
+    // the pool-manager logs the agent's exit after every line the agent wrote (they share its stdout)
+    await platform.eventually(async () => platform.logs.find((l) => l.includes('"msg":"agent exited"') && l.includes(workerId)), 30_000, `worker ${workerId} to exit`);
+    const agentLines = platform.logs.filter((l) => l.includes(`"workerId":"${workerId}"`));
+    expect(agentLines.some((l) => l.includes('"msg":"build done"'))).toBe(true);
+    expect(agentLines.filter((l) => /"level":"(warn|error)"/.test(l))).toEqual([]);
+  });
+
   it('serves the log in order through history and through SSE, and SSE resumes without gap or duplicate', async () => {
     const expected = [...Array.from({ length: 50 }, (_, i) => `line ${i + 1}`), 'to stderr', `hello from ${okSha}`];
     const history = await platform.call('GET', `/api/builds/${okBuildId}/logs?limit=5000`);

@@ -34,6 +34,8 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   /** Keeps the prefetched cache copies current while the worker is idle. */
   private cacheRefresh: CacheRefresh | null = null;
   private exiting = false;
+  /** This agent is recording its own retirement: the WorkerRetired its watch brings back is not the pool ending it. */
+  private retiring = false;
   private readonly log: Logger;
 
   constructor(
@@ -90,7 +92,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
           this.job = inSpan('agent.build', { [Attr.buildId]: job.buildId, [Attr.workerId]: this.workerId, [Attr.attempt]: job.attempt }, () => this.runJob(job), {
             parent: e.meta.traceparent,
           });
-        } else if ((e.type === 'WorkerLost' || e.type === 'WorkerRetired') && !this.exiting) {
+        } else if ((e.type === 'WorkerLost' || e.type === 'WorkerRetired') && !this.exiting && !this.retiring) {
           this.log.warn('worker ended by the pool; stopping', { event: e.type });
           void this.exit(0);
         }
@@ -160,6 +162,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async retire(reason: string): Promise<void> {
+    this.retiring = true;
     try {
       await this.store.handle(this.aggs.worker, this.subject, { type: 'RetireWorker', reason, now: new Date().toISOString() }, this.cause());
     } catch (e) {

@@ -323,6 +323,8 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     if (w && w.status !== 'none' && w.status !== 'retired' && w.status !== 'lost') {
       this.log.warn('agent exited before retiring', { workerId, detail });
       await this.command(workerId, { type: 'MarkLost', reason: detail, now: new Date().toISOString() }).catch(() => undefined);
+    } else {
+      this.log.info('agent exited', { workerId, detail });
     }
     this.kick();
   }
