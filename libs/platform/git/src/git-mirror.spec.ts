@@ -230,6 +230,30 @@ describe('GitMirrors (real git)', () => {
     expect(git(dir, 'rev-parse', LAST_FETCHED)).toBe(shas[0]);
   });
 
+  it('a fetch stopped after its pack landed (before its shallow list and ref) leaves the mirror as a finished fetch would', async () => {
+    const root6 = join(root, 'm-stopped');
+    const dir = await new GitMirrors(root6).ensure(remote, shas[0]);
+    const before = await readFile(join(dir, 'shallow'), 'utf8');
+    // what a fetch of shas[1] stopped between writing its pack and its shallow list leaves: the objects, nothing else
+    git(dir, 'fetch', '--quiet', '--no-write-fetch-head', '--depth', '1', remote, shas[1]);
+    await writeFile(join(dir, 'shallow'), before);
+    expect(git(dir, 'rev-parse', LAST_FETCHED)).toBe(shas[0]);
+    await rename(remote, `${remote}.away`); // the fetch a new process starts fails: only the mirror's answer serves it
+    try {
+      expect(await new GitMirrors(root6).ensure(remote, shas[1])).toBe(dir);
+    } finally {
+      await rename(`${remote}.away`, remote);
+    }
+    expect(git(dir, 'rev-parse', LAST_FETCHED)).toBe(shas[1]);
+    expect((await readFile(join(dir, 'shallow'), 'utf8')).split('\n').filter(Boolean)).toEqual([shas[1]]);
+    expect(git(dir, 'fsck', '--connectivity-only', '--no-dangling')).toBe('');
+    // the next fetch goes on from it
+    const next = await commit('five\n');
+    await new GitMirrors(root6).ensure(remote, next);
+    expect((await readFile(join(dir, 'shallow'), 'utf8')).trim()).toBe(next);
+    expect(git(dir, 'fsck', '--connectivity-only', '--no-dangling')).toBe('');
+  });
+
   it('lets two processes fetch different commits of one repository at once', async () => {
     const a = new GitMirrors(join(root, 'm2'));
     const b = new GitMirrors(join(root, 'm2')); // another process: its own in-flight map

@@ -275,7 +275,13 @@ export class GitMirrors {
         stop.abort();
         // the fetch may have finished first (a quick one, or a slow answer): then the commit is
         // there because of it, and its shallow entry is trimmed like any other fetch's
-        if ((await fetched) !== null) return dir;
+        if ((await fetched) !== null) {
+          // stopped: git may have been anywhere, before its pack or after it (the commit is then
+          // there because of it) with the shallow list or the ref not yet written; the commit is
+          // whole in the mirror either way, so the mirror is left as a finished fetch of it leaves it
+          await markFetched(dir, sha);
+          return dir;
+        }
       } else {
         const failed = await fetched;
         if (failed) throw failed;
@@ -460,6 +466,30 @@ function keepShallowOnly(mirrorDir: string, sha: string): void {
   const tmp = join(mirrorDir, 'shallow.kiln');
   writeFileSync(tmp, `${sha}\n`);
   renameSync(tmp, join(mirrorDir, 'shallow'));
+}
+
+/**
+ * Leaves the mirror as a finished fetch of `sha` (held whole) leaves it: LAST_FETCHED names
+ * it and it is the only shallow commit. Each step leaves a consistent mirror should the
+ * process stop between them: `sha` is listed shallow before the ref names it, and the commit
+ * the ref named before stays listed until the ref has moved.
+ */
+async function markFetched(mirrorDir: string, sha: string): Promise<void> {
+  const file = join(mirrorDir, 'shallow');
+  let listed: string[] = [];
+  try {
+    listed = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (!listed.includes(sha)) {
+    const tmp = join(mirrorDir, 'shallow.kiln');
+    writeFileSync(tmp, [...listed, sha, ''].join('\n'));
+    renameSync(tmp, file);
+  }
+  // through git: the ref store's format is git's business
+  await runGit(['update-ref', LAST_FETCHED, sha], { cwd: mirrorDir });
+  keepShallowOnly(mirrorDir, sha);
 }
 
 /** Resolves once `path` is gone (or after `ms`, or on abort): inotify on its folder, not a poll. */
