@@ -3,6 +3,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { NatsConnection } from 'nats';
 import { Attr, AGENT_PROTOCOL_VERSION, IllegalStateError, KilnNames, LeaseJob } from '@kiln/contracts';
 import { KilnConfig } from '@kiln/config';
+import { Worker } from '@kiln/domain';
 import { Aggregates, EventStore, follow, Following } from '@kiln/event-store';
 import { AGGREGATES, CONFIG, LOGGER, NAMES, NATS } from '@kiln/service-kit';
 import { inSpan, Logger } from '@kiln/telemetry';
@@ -36,6 +37,12 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   private exiting = false;
   /** This agent is recording its own retirement: the WorkerRetired its watch brings back is not the pool ending it. */
   private retiring = false;
+  /**
+   * The worker as its watch last saw it: the agent's own commands after the lease decide on
+   * it, not on the state of its own last append (the pool's WorkerLeased came after that one,
+   * so every retirement would first fail on the stream's sequence and read the worker again).
+   */
+  private known: { state: Worker; lastSeq: number } | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -86,6 +93,8 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
       filter: this.subject,
       onMessage: (m) => {
         const e = this.aggs.worker.codec.decode(m.data, m.seq, m.subject);
+        // the watch reads the subject from its first event: the fold is the whole worker
+        this.known = { state: this.aggs.worker.decider.evolve(this.known?.state ?? this.aggs.worker.decider.initialState(), e), lastSeq: m.seq };
         if (e.type === 'WorkerLeased' && !this.job) {
           const job = e.data.job;
           this.stopCacheRefresh();
@@ -131,7 +140,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
         await this.retire(outcome === 'rejected' ? 'lease rejected by the build' : this.cfg.poolEphemeral ? `ephemeral: build ${outcome}` : `build ${outcome}`);
       } else {
         // a reusable worker goes back to the pool, warm, for the next lease
-        await this.store.handle(this.aggs.worker, this.subject, { type: 'ReleaseWorker', buildId: job.buildId, now: new Date().toISOString() }, this.cause());
+        await this.store.handle(this.aggs.worker, this.subject, { type: 'ReleaseWorker', buildId: job.buildId, now: new Date().toISOString() }, this.cause(), { known: this.known });
         this.heartbeat.buildId = null;
         this.job = null;
         void this.startCacheRefresh();
@@ -164,7 +173,7 @@ export class AgentService implements OnApplicationBootstrap, OnApplicationShutdo
   private async retire(reason: string): Promise<void> {
     this.retiring = true;
     try {
-      await this.store.handle(this.aggs.worker, this.subject, { type: 'RetireWorker', reason, now: new Date().toISOString() }, this.cause());
+      await this.store.handle(this.aggs.worker, this.subject, { type: 'RetireWorker', reason, now: new Date().toISOString() }, this.cause(), { known: this.known });
     } catch (e) {
       if (!(e instanceof IllegalStateError)) this.log.error('retire failed', { err: e as Error });
     }
