@@ -1,0 +1,64 @@
+import { kilnNames } from '@kiln/contracts';
+import { aggregates, connectNats, EventStore } from '@kiln/event-store';
+import { dropSchema } from '@kiln/persistence';
+import { testNatsUrl } from '@kiln/testing';
+import { GitFixture } from '../../tools/platform/git-fixture';
+import { Platform } from './harness';
+
+/**
+ * `KILN_POOL_EPHEMERAL=false`: a worker that ran a build goes back to the pool warm and runs
+ * the next one, instead of retiring. One worker at most, so both builds must run on it.
+ */
+describe('Kiln end to end: reusable workers (ephemeral off)', () => {
+  const platform = new Platform();
+  const secret = 'e2e-reusable-secret';
+  const fullName = 'kiln-e2e/reusable';
+  let repo: GitFixture;
+
+  beforeAll(async () => {
+    await platform.start({ KILN_POOL_EPHEMERAL: 'false', KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '1' });
+    repo = new GitFixture(platform.tmp, 'reusable');
+    const created = await platform.call('POST', '/api/projects', { name: 'reusable', repoUrl: repo.bare, provider: 'github', webhookSecret: secret });
+    expect(created.status).toBe(201);
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform.stop();
+    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+  }, 60_000);
+
+  const build = async (n: number) => {
+    const sha = repo.commit({ '.kiln.yml': `steps:\n  - name: run\n    run: echo "build ${n}" && test ! -e left-by-earlier-build && touch left-by-earlier-build\n` }, `build ${n}`);
+    const r = await platform.githubPush({ repoUrl: repo.bare, fullName, sha, secret, message: `build ${n}` });
+    expect(r.status).toBe(202);
+    return platform.finalBuild(r.body.buildId);
+  };
+
+  it('runs one build after another on the same worker, released warm between them, each in a clean workspace', async () => {
+    const first = await build(1);
+    expect(first.status).toBe('succeeded');
+    const second = await build(2);
+    // a file the first build left in its workspace would fail the second
+    expect(second.status).toBe('succeeded');
+    expect(second.workerId).toBe(first.workerId);
+
+    const pool = await platform.eventually(async () => {
+      const r = await platform.call('GET', '/api/pool');
+      const w = r.body.workers?.find((x: { id: string }) => x.id === first.workerId);
+      return w?.status === 'warm' ? r.body : undefined;
+    }, 30_000, `worker ${first.workerId} to be warm again`);
+    // live workers only: the one, never a second beside it
+    expect(pool.workers.map((w: { id: string }) => w.id)).toEqual([first.workerId]);
+
+    const nc = await connectNats(testNatsUrl(), 'e2e-reusable-history');
+    try {
+      const names = kilnNames(platform.namespace);
+      const { events } = await (await EventStore.create(nc, names)).load(aggregates(names).worker, names.subjects.worker(first.workerId));
+      expect(events.map((e) => e.type)).toEqual(['WorkerProvisioning', 'WorkerConnected', 'WorkerWarm', 'WorkerLeased', 'WorkerReleased', 'WorkerLeased', 'WorkerReleased']);
+      // each release was one append: none refused on the stream's sequence and retried
+      expect(events.filter((e) => e.meta.eventId.endsWith('-r1'))).toEqual([]);
+    } finally {
+      await nc.close();
+    }
+  });
+});
