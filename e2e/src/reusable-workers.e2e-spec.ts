@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { kilnNames } from '@kiln/contracts';
 import { aggregates, connectNats, EventStore } from '@kiln/event-store';
 import { dropSchema } from '@kiln/persistence';
@@ -14,9 +16,11 @@ describe('Kiln end to end: reusable workers (ephemeral off)', () => {
   const secret = 'e2e-reusable-secret';
   const fullName = 'kiln-e2e/reusable';
   let repo: GitFixture;
+  // every service's spans, one JSON line each: what each command read and wrote
+  const spanLog = join(platform.tmp, 'spans.jsonl');
 
   beforeAll(async () => {
-    await platform.start({ KILN_POOL_EPHEMERAL: 'false', KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '1' });
+    await platform.start({ KILN_POOL_EPHEMERAL: 'false', KILN_POOL_MIN_WARM: '1', KILN_POOL_MAX_WORKERS: '1', KILN_SPAN_LOG: spanLog });
     repo = new GitFixture(platform.tmp, 'reusable');
     const created = await platform.call('POST', '/api/projects', { name: 'reusable', repoUrl: repo.bare, provider: 'github', webhookSecret: secret });
     expect(created.status).toBe(201);
@@ -60,5 +64,16 @@ describe('Kiln end to end: reusable workers (ephemeral off)', () => {
     } finally {
       await nc.close();
     }
+  });
+
+  it('provisions a worker, and releases it, without reading the worker first: the pool knows a new id is empty, the agent follows its worker', async () => {
+    type Span = { service: string; span: string; parent?: string; name: string; attrs: Record<string, unknown> };
+    const spans: Span[] = readFileSync(spanLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Span);
+    const reads = (command: string) => {
+      const handles = spans.filter((s) => s.name === 'eventstore.handle' && s.attrs['kiln.command.type'] === command);
+      return { handled: handles.length, read: handles.filter((h) => spans.some((s) => s.parent === h.span && s.name === 'eventstore.load')).length };
+    };
+    expect(reads('ProvisionWorker')).toEqual({ handled: 1, read: 0 });
+    expect(reads('ReleaseWorker')).toEqual({ handled: 2, read: 0 });
   });
 });

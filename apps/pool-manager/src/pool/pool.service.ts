@@ -291,7 +291,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
 
   private async provision(): Promise<void> {
     const workerId = newId();
-    await this.command(workerId, { type: 'ProvisionWorker', workerId, driver: this.driver.name, now: new Date().toISOString() });
+    // a new id's subject is empty: decided on that, not on a read of it (the append still expects it empty)
+    const none = { state: this.aggs.worker.decider.initialState(), lastSeq: 0 };
+    await this.command(workerId, { type: 'ProvisionWorker', workerId, driver: this.driver.name, now: new Date().toISOString() }, workerId, false, none);
     this.lastSeen.set(workerId, Date.now());
     await this.driver.start(workerId);
     this.log.info('worker provisioned', { workerId, driver: this.driver.name });
@@ -329,9 +331,9 @@ export class PoolService implements OnApplicationBootstrap, OnApplicationShutdow
     this.kick();
   }
 
-  private async command(workerId: string, command: WorkerCommand, correlationId = workerId, rethrow = false): Promise<void> {
+  private async command(workerId: string, command: WorkerCommand, correlationId = workerId, rethrow = false, known = this.view.known(workerId)): Promise<void> {
     try {
-      await this.store.handle(this.aggs.worker, this.names.subjects.worker(workerId), command, { correlationId }, { known: this.view.known(workerId) });
+      await this.store.handle(this.aggs.worker, this.names.subjects.worker(workerId), command, { correlationId }, { known });
     } catch (e) {
       if (rethrow || !(e instanceof IllegalStateError)) throw e;
     }
