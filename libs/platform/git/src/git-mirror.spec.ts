@@ -260,6 +260,29 @@ describe('GitMirrors (real git)', () => {
     expect(await mirrors.has(remote, shas[1])).toBe(true);
   });
 
+  it('waits for a lock whose holder fetches the very commit asked for, rather than believe the mirror meanwhile', async () => {
+    const mirrors = new GitMirrors(join(root, 'm-same'));
+    const dir = await mirrors.ensure(remote, shas[0]);
+    // another process fetches shas[1]: its commit object may be in before its files
+    git(dir, 'fetch', '--quiet', '--no-write-fetch-head', '--depth', '1', remote, shas[1]);
+    const lock = `${dir}.lock`;
+    await writeFile(lock, `4242 ${new Date().toISOString()} ${shas[1]}\n`);
+    let released = false;
+    const other = new GitMirrors(join(root, 'm-same')); // has not seen shas[1]
+    const served = other.ensure(remote, shas[1]).then(() => released);
+    await new Promise((r) => setTimeout(r, 200));
+    released = true;
+    await rm(lock);
+    expect(await served).toBe(true);
+    // a lock naming another commit does not hold up a commit the mirror has
+    await writeFile(lock, `4242 ${new Date().toISOString()} ${shas[2]}\n`);
+    try {
+      expect(await new GitMirrors(join(root, 'm-same')).ensure(remote, shas[1])).toBe(dir);
+    } finally {
+      await rm(lock);
+    }
+  });
+
   it('breaks a lock left by a process that died mid-fetch', async () => {
     const mirrors = new GitMirrors(join(root, 'm4'), { staleLockMs: 0 });
     await mirrors.ensure(remote, shas[0]);

@@ -207,7 +207,7 @@ export class GitMirrors {
       // after waiting for another process's fetch, the mirror is asked first: it may have been this commit
       if (this.remembered(dir, sha) || (waited && (await this.has(repoUrl, sha)))) return dir;
       if (await this.borrowed(repoUrl, dir, sha)) return dir;
-      const release = this.tryLock(lockPath);
+      const release = this.tryLock(lockPath, sha);
       if (release) {
         try {
           await this.initIfMissing(dir);
@@ -217,7 +217,9 @@ export class GitMirrors {
           await release();
         }
       }
-      if (await this.has(repoUrl, sha)) return dir;
+      // the mirror is asked unless the lock's holder is fetching this very commit: its fetch may
+      // have written the commit but not yet its files (loose objects, the commit first)
+      if (lockHolderFetching(lockPath) !== sha && (await this.has(repoUrl, sha))) return dir;
       const left = giveUpAt - Date.now();
       if (left <= 0) throw new Error(`mirror ${dir} stayed locked for ${this.waitMs} ms`);
       await waitForRemoval(lockPath, left, signal);
@@ -381,12 +383,12 @@ export class GitMirrors {
     }
   }
 
-  /** Takes the lock file (breaking a stale one); null when another process holds it. */
-  private tryLock(lockPath: string): (() => Promise<void>) | null {
+  /** Takes the lock file (breaking a stale one), naming the commit about to be fetched; null when another process holds it. */
+  private tryLock(lockPath: string, sha: string): (() => Promise<void>) | null {
     try {
       const fd = openSync(lockPath, 'wx');
       try {
-        writeSync(fd, `${process.pid} ${new Date().toISOString()}\n`);
+        writeSync(fd, `${process.pid} ${new Date().toISOString()} ${sha}\n`);
       } finally {
         closeSync(fd);
       }
@@ -396,7 +398,7 @@ export class GitMirrors {
       const s = statOrNull(lockPath);
       if (s && Date.now() - s.mtimeMs > this.staleLockMs) {
         rmSync(lockPath, { force: true });
-        return this.tryLock(lockPath);
+        return this.tryLock(lockPath, sha);
       }
       return null;
     }
@@ -414,6 +416,15 @@ function localObjectsDir(repoUrl: string): string | null {
     if (existsSync(join(gitDir, 'HEAD')) && statOrNull(join(gitDir, 'objects'))?.isDirectory()) return resolve(gitDir, 'objects');
   }
   return null;
+}
+
+/** The commit the holder of a mirror's lock is fetching, as its lock file names it; null when none is named (or the lock is gone). */
+function lockHolderFetching(lockPath: string): string | null {
+  try {
+    return readFileSync(lockPath, 'utf8').trim().split(' ')[2]?.toLowerCase() ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Lists `objects` in the mirror's alternates unless it is there; true when it was added. */
