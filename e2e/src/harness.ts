@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
@@ -6,6 +6,19 @@ import { githubPush } from '../../tools/platform/github-push';
 import { freePort, PORT_KEYS, startPlatform, startPlatformOnFreePorts, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
 
 export const TOKEN = 'e2e-admin-token';
+
+/** How long a platform's log is kept for diagnosis: every run writes one per platform, and they would pile up in the temp folder. */
+const KEEP_LOGS_MS = 24 * 3600_000;
+
+/** Removes the per-platform logs of runs older than {@link KEEP_LOGS_MS}. */
+function pruneOldLogs(): void {
+  const before = Date.now() - KEEP_LOGS_MS;
+  for (const name of readdirSync(tmpdir())) {
+    if (!/^kiln-e2e-e2e[\w-]+\.log$/.test(name)) continue;
+    const path = join(tmpdir(), name);
+    if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < before) rmSync(path, { force: true });
+  }
+}
 
 /** A whole Kiln platform on real NATS and PostgreSQL, in its own namespace and ports. */
 export class Platform {
@@ -83,6 +96,7 @@ export class Platform {
     writeFileSync(join(tmpdir(), 'kiln-e2e-last.log'), this.logs.join('\n'));
     // and per platform: suites run side by side, and the last one to stop would hide the others
     writeFileSync(join(tmpdir(), `kiln-e2e-${this.namespace}.log`), this.logs.join('\n'));
+    pruneOldLogs();
     rmSync(this.tmp, { recursive: true, force: true });
   }
 
