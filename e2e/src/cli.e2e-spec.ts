@@ -1,6 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform, TOKEN } from './harness';
 
@@ -35,8 +34,7 @@ describe('kiln CLI end to end', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   it('logs in and creates a project, printing the webhook to paste', async () => {

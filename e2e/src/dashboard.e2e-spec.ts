@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { chromium, Browser, Page } from 'playwright-core';
-import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform, TOKEN } from './harness';
 
@@ -122,8 +121,7 @@ if (!haveChromium) {
 
   afterAll(async () => {
     await browser?.close();
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   it('asks for the token, keeps it in localStorage, and lists the projects', async () => {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform } from './harness';
 
@@ -102,8 +101,7 @@ describe('Kiln deploys end to end', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   let firstDeployId: string;

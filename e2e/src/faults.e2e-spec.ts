@@ -59,8 +59,7 @@ describe('faults on real NATS and PostgreSQL', () => {
   const platform = new Platform();
   beforeAll(() => platform.start({ KILN_POOL_MIN_WARM: '3', KILN_HEARTBEAT_MS: '500' }), 120_000);
   afterAll(async () => {
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   it('an agent killed with SIGKILL mid-build: the build is requeued and completes on another worker', async () => {

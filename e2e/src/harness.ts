@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dropSchema } from '@kiln/persistence';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
 import { githubPush } from '../../tools/platform/github-push';
 import { freePort, PORT_KEYS, startPlatform, startPlatformOnFreePorts, startService, stopService, waitReady, ServiceName, RunningService } from '../../tools/platform/launch';
@@ -98,6 +99,12 @@ export class Platform {
     writeFileSync(join(tmpdir(), `kiln-e2e-${this.namespace}.log`), this.logs.join('\n'));
     pruneOldLogs();
     rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /** Stops every service and drops the platform's read-model schema: what each suite does last. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    await dropSchema(this.env.DATABASE_URL!, this.namespace).catch(() => undefined);
   }
 
   /** Sends a signed GitHub push webhook through the api's gateway to ingest; its answer and delivery id. */

@@ -45,8 +45,7 @@ describe('Kiln end to end', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   let okBuildId: string;

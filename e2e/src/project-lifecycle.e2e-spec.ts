@@ -1,4 +1,3 @@
-import { dropSchema } from '@kiln/persistence';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform } from './harness';
 
@@ -24,8 +23,7 @@ describe('project secret rotation and deletion, end to end', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   it('after a rotation without grace, pushes signed with the old secret are refused and the new secret builds', async () => {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilnNames } from '@kiln/contracts';
 import { aggregates, connectNats, EventStore } from '@kiln/event-store';
-import { dropSchema } from '@kiln/persistence';
 import { testNatsUrl } from '@kiln/testing';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform } from './harness';
@@ -27,8 +26,7 @@ describe('Kiln end to end: reusable workers (ephemeral off)', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await platform.stop();
-    await dropSchema(platform.env.DATABASE_URL!, platform.namespace).catch(() => undefined);
+    await platform.dispose();
   }, 60_000);
 
   const build = async (n: number) => {
