@@ -199,16 +199,30 @@ export async function readSse(url: string, headers: Record<string, string> = {},
   return events;
 }
 
-/** The pid of the agent process of a worker (found by its KILN_WORKER_ID), or null. */
-export function agentPid(workerId: string): number | null {
+/** Live processes whose environment holds `variable` (`NAME=value`): what a service started, found by what it gave them. */
+export function pidsWithEnv(variable: string): number[] {
+  const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
-      if (env.split('\0').includes(`KILN_WORKER_ID=${workerId}`) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('build-runner')) return Number(entry);
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue; // exited, not yet reaped
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(variable)) pids.push(Number(entry));
     } catch {
       /* gone or not ours */
     }
   }
-  return null;
+  return pids;
+}
+
+/** The pid of the agent process of a worker (found by its KILN_WORKER_ID), or null. */
+export function agentPid(workerId: string): number | null {
+  const isAgent = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('build-runner');
+    } catch {
+      return false; // gone meanwhile
+    }
+  };
+  return pidsWithEnv(`KILN_WORKER_ID=${workerId}`).find(isAgent) ?? null;
 }
