@@ -1,6 +1,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { kilnNames } from '@kiln/contracts';
+import { aggregates, connectNats, EventStore } from '@kiln/event-store';
 import { dropSchema } from '@kiln/persistence';
 import { testDatabaseUrl, testNamespace, testNatsUrl } from '@kiln/testing';
 import { githubPush } from '../../tools/platform/github-push';
@@ -105,6 +107,17 @@ export class Platform {
   async dispose(): Promise<void> {
     await this.stop();
     await dropSchema(this.env.DATABASE_URL!, this.namespace).catch(() => undefined);
+  }
+
+  /** A worker's events as its stream holds them, read over a connection of the test's own. */
+  async workerHistory(workerId: string) {
+    const nc = await connectNats(testNatsUrl(), 'e2e-worker-history');
+    try {
+      const names = kilnNames(this.namespace);
+      return (await (await EventStore.create(nc, names)).load(aggregates(names).worker, names.subjects.worker(workerId))).events;
+    } finally {
+      await nc.close();
+    }
   }
 
   /** Sends a signed GitHub push webhook through the api's gateway to ingest; its answer and delivery id. */

@@ -1,8 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { kilnNames } from '@kiln/contracts';
-import { aggregates, connectNats, EventStore } from '@kiln/event-store';
 import { dropSchema } from '@kiln/persistence';
-import { testNatsUrl } from '@kiln/testing';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform, readSse, TOKEN } from './harness';
 
@@ -94,15 +91,9 @@ describe('Kiln end to end', () => {
     expect(agentLines.some((l) => l.includes('"msg":"build done"'))).toBe(true);
     expect(agentLines.filter((l) => /"level":"(warn|error)"/.test(l))).toEqual([]);
     // it recorded its retirement on the worker as its watch saw it (leased by the pool): one append, not one refused on the stream's sequence and retried
-    const nc = await connectNats(testNatsUrl(), 'e2e-worker-history');
-    try {
-      const names = kilnNames(platform.namespace);
-      const { events } = await (await EventStore.create(nc, names)).load(aggregates(names).worker, names.subjects.worker(workerId));
-      expect(events.map((e) => e.type)).toEqual(['WorkerProvisioning', 'WorkerConnected', 'WorkerWarm', 'WorkerLeased', 'WorkerRetired']);
-      expect(events[4].meta.eventId).not.toMatch(/-r\d+$/);
-    } finally {
-      await nc.close();
-    }
+    const events = await platform.workerHistory(workerId);
+    expect(events.map((e) => e.type)).toEqual(['WorkerProvisioning', 'WorkerConnected', 'WorkerWarm', 'WorkerLeased', 'WorkerRetired']);
+    expect(events[4].meta.eventId).not.toMatch(/-r\d+$/);
   });
 
   it('serves the log in order through history and through SSE, and SSE resumes without gap or duplicate', async () => {
