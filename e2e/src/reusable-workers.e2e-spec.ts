@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Attr } from '@kiln/contracts';
 import { GitFixture } from '../../tools/platform/git-fixture';
 import { Platform } from './harness';
 
@@ -59,7 +60,7 @@ describe('Kiln end to end: reusable workers (ephemeral off)', () => {
     type Span = { service: string; span: string; parent?: string; name: string; attrs: Record<string, unknown> };
     const spans: Span[] = readFileSync(spanLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Span);
     const reads = (command: string) => {
-      const handles = spans.filter((s) => s.name === 'eventstore.handle' && s.attrs['kiln.command.type'] === command);
+      const handles = spans.filter((s) => s.name === 'eventstore.handle' && s.attrs[Attr.commandType] === command);
       return { handled: handles.length, read: handles.filter((h) => spans.some((s) => s.parent === h.span && s.name === 'eventstore.load')).length };
     };
     expect(reads('ProvisionWorker')).toEqual({ handled: 1, read: 0 });
